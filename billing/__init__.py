@@ -1,0 +1,1 @@
+"""Money: token counting, exact pricing in nano-USD, holds, settlement and the ledger."""

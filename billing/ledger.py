@@ -1,0 +1,194 @@
+"""The ledger: one row per request (or top-up), written by a group-commit writer.
+
+`submit()` queues a row and returns a future that resolves once the row's
+transaction has committed. One writer task takes everything queued, writes it
+in one transaction on its own thread, and resolves the futures: under load many
+requests share one commit; at rest a row commits at once. The request id is the
+primary key and rows are inserted with `INSERT OR IGNORE`, so a replay never
+charges twice; a trigger in the schema applies each new row to its user's
+balance in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+log = logging.getLogger("gateway.ledger")
+
+
+class LedgerError(Exception):
+    """A ledger row could not be written or read."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    request_id: str
+    user_id: str
+    kind: str  # "charge" | "topup" | "adjust"
+    amount_nano: int  # signed: charges are negative
+    created_at: str
+    model_id: str = ""
+    provider: str = ""
+    key_prefix: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    prices: str = "{}"  # JSON copy of the prices used
+    reason: str = ""
+
+    def row(self) -> tuple[str | int, ...]:
+        return (
+            self.request_id,
+            self.user_id,
+            self.kind,
+            self.amount_nano,
+            self.created_at,
+            self.model_id,
+            self.provider,
+            self.key_prefix,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+            self.prices,
+            self.reason,
+        )
+
+
+_COLUMNS = (
+    "request_id, user_id, kind, amount_nano, created_at, model_id, provider, key_prefix, "
+    "prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens, prices, reason"
+)
+_INSERT = f"INSERT OR IGNORE INTO ledger ({_COLUMNS}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
+
+
+class Ledger(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def submit(self, entry: LedgerEntry) -> asyncio.Future[None]: ...
+
+    async def balance(self, user_id: str) -> int | None: ...
+
+
+class SqliteLedger:
+    """Group-commit writer over its own sqlite3 connection, on one dedicated thread."""
+
+    def __init__(self, path: Path, *, max_batch: int = 512) -> None:
+        self._path = path
+        self._max_batch = max_batch
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+        self._db: sqlite3.Connection | None = None
+        self._queue: list[tuple[LedgerEntry, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.rows = 0
+
+    def _open(self) -> None:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute("PRAGMA journal_mode = WAL")
+        # Every commit reaches the disk: a delivered response is never unbilled.
+        db.execute("PRAGMA synchronous = FULL")
+        self._db = db
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._open)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open the ledger in {self._path}: {exc}") from exc
+        self._task = loop.create_task(self._writer())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            # Drain what is queued before stopping: nothing accepted is lost.
+            while self._queue:
+                self._wake.set()
+                await asyncio.sleep(0.001)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._db is not None:
+            db, self._db = self._db, None
+            await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
+        self._executor.shutdown(wait=True)
+
+    def submit(self, entry: LedgerEntry) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((entry, future))
+        self._wake.set()
+        return future
+
+    async def balance(self, user_id: str) -> int | None:
+        def read() -> int | None:
+            assert self._db is not None
+            row = self._db.execute(
+                "SELECT balance_nano FROM users WHERE id = ?", (user_id,)
+            ).fetchone()
+            return None if row is None else int(row[0])
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, read)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot read the balance: {exc}") from exc
+
+    async def _writer(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: len(batch)]
+                failures = await loop.run_in_executor(
+                    self._executor, self._write, [entry for entry, _ in batch]
+                )
+                self.batches += 1
+                self.rows += len(batch)
+                for index, (_, future) in enumerate(batch):
+                    if future.done():
+                        continue
+                    error = failures.get(index)
+                    if error is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(LedgerError(error))
+
+    def _write(self, entries: Sequence[LedgerEntry]) -> dict[int, str]:
+        """Write a batch in one transaction; if it fails, row by row, so that one
+        bad row fails alone. Returns the failed rows' errors by index."""
+        assert self._db is not None
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(_INSERT, [e.row() for e in entries])
+            db.execute("COMMIT")
+            return {}
+        except sqlite3.Error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        failures: dict[int, str] = {}
+        for index, entry in enumerate(entries):
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(_INSERT, entry.row())
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                failures[index] = f"ledger write failed: {exc}"
+                log.error("ledger row %s not written: %s", entry.request_id, exc)
+        return failures

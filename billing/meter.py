@@ -1,0 +1,116 @@
+"""Holds, settlement and balances.
+
+This process is the only one that moves balances in its store (SQLite: one
+serving process), so it keeps each user's balance in memory once read, with the
+sum of the open holds beside it. A hold is taken before any provider is
+called; it fails when the balance minus the open holds does not cover it.
+Settlement releases the hold, applies the real cost at once (so the next hold
+sees it) and waits for the ledger row to commit; if that commit fails the
+in-memory balance is put back and the caller is told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from billing.ledger import Ledger, LedgerEntry, LedgerError
+
+log = logging.getLogger("gateway.meter")
+
+
+class InsufficientBalance(Exception):
+    def __init__(self, available_nano: int, needed_nano: int) -> None:
+        super().__init__(f"available {available_nano} nano-USD, needed {needed_nano}")
+        self.available_nano = available_nano
+        self.needed_nano = needed_nano
+
+
+class UnknownAccount(Exception):
+    """The user has no balance row."""
+
+
+@dataclass(slots=True)
+class Hold:
+    user_id: str
+    amount_nano: int
+    open: bool = True
+
+
+class Meter:
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._balances: dict[str, int] = {}
+        self._held: dict[str, int] = {}
+        self._loading: dict[str, asyncio.Future[int | None]] = {}
+
+    async def _balance(self, user_id: str) -> int:
+        balance = self._balances.get(user_id)
+        if balance is not None:
+            return balance
+        # Concurrent first requests of one user share one read.
+        pending = self._loading.get(user_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._ledger.balance(user_id))
+            self._loading[user_id] = pending
+        try:
+            loaded = await asyncio.shield(pending)
+        finally:
+            self._loading.pop(user_id, None)
+        if loaded is None:
+            raise UnknownAccount(user_id)
+        return self._balances.setdefault(user_id, loaded)
+
+    async def balance(self, user_id: str) -> int:
+        return await self._balance(user_id)
+
+    def cached_balance(self, user_id: str) -> int | None:
+        return self._balances.get(user_id)
+
+    async def available(self, user_id: str) -> int:
+        return await self._balance(user_id) - self._held.get(user_id, 0)
+
+    async def hold(self, user_id: str, amount_nano: int) -> Hold:
+        balance = await self._balance(user_id)
+        held = self._held.get(user_id, 0)
+        if amount_nano > balance - held:
+            raise InsufficientBalance(balance - held, amount_nano)
+        self._held[user_id] = held + amount_nano
+        return Hold(user_id, amount_nano)
+
+    def release(self, hold: Hold) -> None:
+        """End a hold without a charge (the request failed everywhere)."""
+        if hold.open:
+            hold.open = False
+            remaining = self._held.get(hold.user_id, 0) - hold.amount_nano
+            if remaining:
+                self._held[hold.user_id] = remaining
+            else:
+                self._held.pop(hold.user_id, None)
+
+    def _apply(self, hold: Hold, entry: LedgerEntry) -> asyncio.Future[None]:
+        self.release(hold)
+        self._balances[entry.user_id] = self._balances.get(entry.user_id, 0) + entry.amount_nano
+        return self._ledger.submit(entry)
+
+    async def settle(self, hold: Hold, entry: LedgerEntry) -> int:
+        """Charge `entry` in place of `hold`; returns the new balance once committed."""
+        committed = self._apply(hold, entry)
+        try:
+            await committed
+        except LedgerError:
+            self._balances[entry.user_id] -= entry.amount_nano
+            raise
+        return self._balances[entry.user_id]
+
+    def settle_nowait(self, hold: Hold, entry: LedgerEntry) -> None:
+        """Settle when nobody is left to answer (the client went away)."""
+        committed = self._apply(hold, entry)
+
+        def done(future: asyncio.Future[None]) -> None:
+            if not future.cancelled() and future.exception() is not None:
+                self._balances[entry.user_id] -= entry.amount_nano
+                log.error("ledger row %s not written: %s", entry.request_id, future.exception())
+
+        committed.add_done_callback(done)

@@ -1,0 +1,105 @@
+"""Exact cost arithmetic: usage x prices -> integer nano-USD.
+
+Prices are USD per million tokens as `Decimal`. One token at P $/1M costs
+P * 1000 nano-USD, so a cost is sum(tokens x price) x 1000 x (100 + markup)/100,
+computed exactly and rounded half-up once. A hold is rounded up instead, so it
+is never below the cost it stands for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Context, Decimal
+
+from config_store.schema import ModelConfig, PricingTier
+
+NANO_PER_USD = 10**9
+_EXACT = Context(prec=60)
+_NANO_PER_TOKEN_AT_ONE_PER_MILLION = Decimal(1000)
+_HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens of one request. `prompt_tokens` counts every input token, cached
+    ones included (OpenAI's convention); `cache_read_tokens` and
+    `cache_write_tokens` say how many of them were cache reads or writes."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """The prices in force for one request, markup included: copied to its ledger row."""
+
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
+    markup_percent: Decimal
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "input_per_million": str(self.input),
+            "output_per_million": str(self.output),
+            "cache_read_per_million": str(self.cache_read),
+            "cache_write_per_million": str(self.cache_write),
+            "markup_percent": str(self.markup_percent),
+        }
+
+
+def prices_for(model: ModelConfig, tier: PricingTier | None) -> Prices:
+    """Cache tokens are billed at their own prices when the model has them, else as input."""
+    inp = model.input_price_per_million
+    return Prices(
+        input=inp,
+        output=model.output_price_per_million,
+        cache_read=model.cached_input_price_per_million
+        if model.cached_input_price_per_million is not None
+        else inp,
+        cache_write=model.cache_write_price_per_million
+        if model.cache_write_price_per_million is not None
+        else inp,
+        markup_percent=tier.markup_percent if tier is not None else Decimal(0),
+    )
+
+
+def _nano(token_price_sum: Decimal, prices: Prices) -> Decimal:
+    scaled = _EXACT.multiply(token_price_sum, _NANO_PER_TOKEN_AT_ONE_PER_MILLION)
+    return _EXACT.divide(_EXACT.multiply(scaled, _HUNDRED + prices.markup_percent), _HUNDRED)
+
+
+def cost_nano(usage: Usage, prices: Prices) -> int:
+    cached = min(usage.cache_read_tokens + usage.cache_write_tokens, usage.prompt_tokens)
+    plain_input = usage.prompt_tokens - cached
+    reads = min(usage.cache_read_tokens, cached)
+    writes = cached - reads
+    total = (
+        Decimal(plain_input) * prices.input
+        + Decimal(reads) * prices.cache_read
+        + Decimal(writes) * prices.cache_write
+        + Decimal(usage.completion_tokens) * prices.output
+    )
+    return int(_nano(total, prices).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def hold_nano(prompt_tokens: int, max_output_tokens: int, prices: Prices) -> int:
+    """The worst case: every prompt token at the dearer of the input prices, and
+    every allowed output token."""
+    input_price = max(prices.input, prices.cache_write)
+    total = Decimal(prompt_tokens) * input_price + Decimal(max_output_tokens) * prices.output
+    return int(_nano(total, prices).to_integral_value(rounding=ROUND_CEILING))
+
+
+def usd(nano: int) -> str:
+    """Integer nano-USD as a decimal USD string with nine places: 1234 -> "0.000001234"."""
+    sign = "-" if nano < 0 else ""
+    whole, frac = divmod(abs(nano), NANO_PER_USD)
+    return f"{sign}{whole}.{frac:09d}"

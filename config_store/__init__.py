@@ -1,0 +1,1 @@
+"""Configuration: entities, the store protocol, its backends and the in-memory snapshot."""

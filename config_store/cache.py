@@ -1,0 +1,177 @@
+"""The in-memory Snapshot the data plane reads, and the cache that refreshes it.
+
+The request path never touches the store: it reads `ConfigCache.snapshot`, an
+immutable object swapped in one assignment when a refresh succeeds. A refresh
+that fails keeps the last good snapshot; a store that cannot be opened at start
+leaves the built-in defaults serving, and the stats say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from config_store.schema import ApiKey, Catalogue, ModelConfig, PricingTier, Provider, User
+from config_store.store import ConfigStore, StoreError
+
+log = logging.getLogger("gateway.cache")
+
+DEFAULTS_SOURCE = "defaults"
+T = TypeVar("T")
+
+
+def _index(items: tuple[T, ...], key: Callable[[T], str]) -> Mapping[str, T]:
+    return MappingProxyType({key(item): item for item in items})
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    providers: Mapping[str, Provider]
+    models: Mapping[str, ModelConfig]  # by model_id, inactive ones included
+    tiers: Mapping[str, PricingTier]
+    users: Mapping[str, User]
+    keys: Mapping[str, ApiKey]  # by key hash
+    source: str
+    loaded_at: datetime
+    active_models: tuple[ModelConfig, ...] = field(default=())
+
+    @classmethod
+    def of(cls, catalogue: Catalogue, source: str, loaded_at: datetime) -> Snapshot:
+        return cls(
+            providers=_index(catalogue.providers, lambda p: p.id),
+            models=_index(catalogue.models, lambda m: m.model_id),
+            tiers=_index(catalogue.tiers, lambda t: t.id),
+            users=_index(catalogue.users, lambda u: u.id),
+            keys=_index(catalogue.api_keys, lambda k: k.key_hash),
+            source=source,
+            loaded_at=loaded_at,
+            active_models=tuple(
+                sorted((m for m in catalogue.models if m.is_active), key=lambda m: m.model_id)
+            ),
+        )
+
+    def model(self, model_id: str) -> ModelConfig | None:
+        return self.models.get(model_id)
+
+
+def _go_duration(seconds: float) -> str:
+    """600 -> "10m", 90 -> "1m30s": the shape the migration guide's stats use."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{secs}s" if secs else "",
+    ]
+    return "".join(parts) or "0s"
+
+
+class ConfigCache:
+    """Holds the current Snapshot; refreshes it on a TTL, on demand, and on start."""
+
+    def __init__(
+        self,
+        store: ConfigStore,
+        defaults: Catalogue,
+        *,
+        ttl_seconds: float = 600.0,
+        retry_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._ttl = ttl_seconds
+        self._retry = retry_seconds
+        self._clock = clock
+        self._connected = False
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self.snapshot = Snapshot.of(defaults, DEFAULTS_SOURCE, datetime.now(UTC))
+        self._refreshed_at = clock()
+        self.hits = 0
+        self.misses = 0
+        self.refreshes = 0
+        self.refresh_failures = 0
+        self.last_error: str | None = None
+
+    @property
+    def store_ok(self) -> bool:
+        """True once the snapshot comes from the store (not the built-in defaults)."""
+        return self.snapshot.source != DEFAULTS_SOURCE
+
+    def model(self, model_id: str) -> ModelConfig | None:
+        found = self.snapshot.models.get(model_id)
+        if found is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return found
+
+    async def refresh(self) -> bool:
+        """Load a new snapshot from the store. On failure keep the current one."""
+        async with self._lock:
+            try:
+                if not self._connected:
+                    await self._store.open()
+                    await self._store.migrate()
+                    self._connected = True
+                catalogue = await self._store.load()
+            except StoreError as exc:
+                self.refresh_failures += 1
+                self.last_error = str(exc)
+                self._refreshed_at = self._clock()
+                log.warning("config refresh failed; keeping the %s snapshot", self.snapshot.source)
+                return False
+            self.snapshot = Snapshot.of(catalogue, self._store.source, datetime.now(UTC))
+            self._refreshed_at = self._clock()
+            self.refreshes += 1
+            return True
+
+    def should_refresh(self) -> bool:
+        return self._clock() - self._refreshed_at >= self._interval()
+
+    def _interval(self) -> float:
+        # While on defaults, retry the store sooner than the TTL.
+        return self._ttl if self.store_ok else min(self._ttl, self._retry)
+
+    async def _run(self) -> None:
+        while True:
+            wait = self._refreshed_at + self._interval() - self._clock()
+            await asyncio.sleep(max(wait, 0.05))
+            if self.should_refresh():
+                await self.refresh()
+
+    def start_background(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def stats(self) -> dict[str, Any]:
+        snap = self.snapshot
+        return {
+            "model_configs_count": len(snap.models),
+            "active_models_count": len(snap.active_models),
+            "last_refresh": snap.loaded_at.isoformat().replace("+00:00", "Z"),
+            "cache_ttl": _go_duration(self._ttl),
+            "cache_ttl_seconds": self._ttl,
+            "should_refresh": self.should_refresh(),
+            "source": snap.source,
+            "hits": self.hits,
+            "misses": self.misses,
+            "refreshes": self.refreshes,
+            "refresh_failures": self.refresh_failures,
+            "last_error": self.last_error,
+        }

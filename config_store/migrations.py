@@ -1,0 +1,84 @@
+"""SQLite schema migrations, applied in order and recorded in `schema_version`.
+
+The ledger and the balances live in the same database file as the
+configuration. A trigger applies every ledger row to its user's balance in the
+same transaction, so a balance always equals the sum of its ledger rows, and a
+replayed row (same request id, `INSERT OR IGNORE`) changes nothing.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE providers (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            base_url TEXT NOT NULL DEFAULT '',
+            api_key_env TEXT NOT NULL DEFAULT '',
+            base_url_env TEXT NOT NULL DEFAULT '',
+            api_key TEXT NOT NULL DEFAULT '',
+            enabled INTEGER NOT NULL DEFAULT 1,
+            display_name TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE model_configurations (
+            id TEXT PRIMARY KEY,
+            model_id TEXT NOT NULL UNIQUE,
+            provider TEXT NOT NULL REFERENCES providers(id),
+            input_price_per_million TEXT NOT NULL,
+            output_price_per_million TEXT NOT NULL,
+            cached_input_price_per_million TEXT,
+            cache_write_price_per_million TEXT,
+            context_window_size INTEGER NOT NULL,
+            max_output_tokens INTEGER NOT NULL,
+            is_active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            upstream_model TEXT NOT NULL DEFAULT '',
+            tokenizer TEXT NOT NULL DEFAULT 'o200k_base',
+            note TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE pricing_tiers (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            markup_percent TEXT NOT NULL
+        );
+        CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            tier_id TEXT NOT NULL REFERENCES pricing_tiers(id),
+            balance_nano INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE api_keys (
+            key_hash TEXT PRIMARY KEY,
+            prefix TEXT NOT NULL,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            name TEXT NOT NULL DEFAULT '',
+            revoked INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE ledger (
+            request_id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            kind TEXT NOT NULL,
+            amount_nano INTEGER NOT NULL,
+            model_id TEXT NOT NULL DEFAULT '',
+            provider TEXT NOT NULL DEFAULT '',
+            key_prefix TEXT NOT NULL DEFAULT '',
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            prices TEXT NOT NULL DEFAULT '{}',
+            reason TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX ledger_user_time ON ledger(user_id, created_at);
+        CREATE TRIGGER ledger_applies_to_balance AFTER INSERT ON ledger
+        BEGIN
+            UPDATE users SET balance_nano = balance_nano + NEW.amount_nano
+            WHERE id = NEW.user_id;
+        END;
+        """,
+    ),
+)

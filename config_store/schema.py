@@ -1,0 +1,87 @@
+"""The configuration entities, as immutable dataclasses.
+
+Prices are `Decimal` USD per million tokens (stored as decimal strings);
+balances and costs are integer nano-USD. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """An upstream that speaks one wire format (`kind`)."""
+
+    id: str
+    kind: str  # "openai" | "anthropic" | "gemini" | "mock"
+    base_url: str = ""
+    api_key_env: str = ""  # environment variable that holds the key, e.g. OPENAI_API_KEY
+    base_url_env: str = ""  # environment variable that overrides base_url
+    api_key: str = ""  # a key stored in the database (plain until encryption lands)
+    enabled: bool = True
+    display_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """One row of `model_configurations`, in the migration guide's shape plus
+    what the data plane needs (upstream name, output cap, tokenizer, cache prices)."""
+
+    id: str  # numeric string, unique
+    model_id: str  # the name clients use
+    provider: str  # Provider.id
+    input_price_per_million: Decimal
+    output_price_per_million: Decimal
+    context_window_size: int
+    max_output_tokens: int
+    is_active: bool = True
+    created_at: datetime = EPOCH
+    upstream_model: str = ""  # name sent to the provider; empty means model_id
+    tokenizer: str = "o200k_base"  # "o200k_base" | "cl100k_base" | "approx"
+    cached_input_price_per_million: Decimal | None = None  # cache reads
+    cache_write_price_per_million: Decimal | None = None  # cache writes (Anthropic)
+    note: str = ""  # where the price comes from, or the assumption behind it
+
+    @property
+    def upstream_name(self) -> str:
+        return self.upstream_model or self.model_id
+
+
+@dataclass(frozen=True, slots=True)
+class PricingTier:
+    id: str
+    name: str
+    markup_percent: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    name: str
+    tier_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key_hash: str  # sha256 hex of the key; the key itself is never stored
+    prefix: str  # the first characters, to recognise a key in lists and logs
+    user_id: str
+    name: str = ""
+    revoked: bool = False
+    created_at: datetime = EPOCH
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """Everything the data plane reads, as loaded from a store in one go."""
+
+    providers: tuple[Provider, ...] = ()
+    models: tuple[ModelConfig, ...] = ()
+    tiers: tuple[PricingTier, ...] = ()
+    users: tuple[User, ...] = ()
+    api_keys: tuple[ApiKey, ...] = ()

@@ -1,0 +1,253 @@
+"""The aiosqlite backend of `ConfigStore` (the embedded default)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from config_store.migrations import MIGRATIONS
+from config_store.schema import ApiKey, Catalogue, ModelConfig, PricingTier, Provider, User
+from config_store.store import StoreError, StoreUnavailable
+
+T = TypeVar("T")
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _provider(row: sqlite3.Row) -> Provider:
+    return Provider(
+        id=row["id"],
+        kind=row["kind"],
+        base_url=row["base_url"],
+        api_key_env=row["api_key_env"],
+        base_url_env=row["base_url_env"],
+        api_key=row["api_key"],
+        enabled=bool(row["enabled"]),
+        display_name=row["display_name"],
+    )
+
+
+def _model(row: sqlite3.Row) -> ModelConfig:
+    return ModelConfig(
+        id=row["id"],
+        model_id=row["model_id"],
+        provider=row["provider"],
+        input_price_per_million=Decimal(row["input_price_per_million"]),
+        output_price_per_million=Decimal(row["output_price_per_million"]),
+        cached_input_price_per_million=_dec(row["cached_input_price_per_million"]),
+        cache_write_price_per_million=_dec(row["cache_write_price_per_million"]),
+        context_window_size=row["context_window_size"],
+        max_output_tokens=row["max_output_tokens"],
+        is_active=bool(row["is_active"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+        upstream_model=row["upstream_model"],
+        tokenizer=row["tokenizer"],
+        note=row["note"],
+    )
+
+
+def _api_key(row: sqlite3.Row) -> ApiKey:
+    return ApiKey(
+        key_hash=row["key_hash"],
+        prefix=row["prefix"],
+        user_id=row["user_id"],
+        name=row["name"],
+        revoked=bool(row["revoked"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+    )
+
+
+class SqliteStore:
+    """One aiosqlite connection; the file is opened in WAL mode so that the
+    ledger writer's connection and this one never block each other's reads."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._db: aiosqlite.Connection | None = None
+
+    @property
+    def source(self) -> str:
+        return "sqlite"
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(self._path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"cannot open SQLite database {self._path}: {exc}") from exc
+        try:
+            db.row_factory = sqlite3.Row
+            await db.execute("PRAGMA busy_timeout = 5000")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            await db.close()
+            raise StoreUnavailable(f"cannot open SQLite database {self._path}: {exc}") from exc
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    async def _run(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        if self._db is None:
+            raise StoreUnavailable("the SQLite store is not open")
+        try:
+            return await work(self._db)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite: {exc}") from exc
+
+    async def migrate(self) -> list[int]:
+        async def work(db: aiosqlite.Connection) -> list[int]:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            async with db.execute("SELECT version FROM schema_version") as cur:
+                done = {row[0] async for row in cur}
+            applied = []
+            for version, script in MIGRATIONS:
+                if version in done:
+                    continue
+                # executescript runs statements as written (a trigger body keeps
+                # its semicolons); the explicit transaction makes it all or nothing.
+                try:
+                    await db.executescript(
+                        f"BEGIN IMMEDIATE;\n{script}\n"
+                        f"INSERT INTO schema_version VALUES ({int(version)}, datetime('now'));\n"
+                        "COMMIT;"
+                    )
+                except BaseException:
+                    if db.in_transaction:
+                        await db.rollback()
+                    raise
+                applied.append(version)
+            return applied
+
+        return await self._run(work)
+
+    async def schema_version(self) -> int:
+        async def work(db: aiosqlite.Connection) -> int:
+            async with db.execute("SELECT max(version) FROM schema_version") as cur:
+                row = await cur.fetchone()
+            return int(row[0]) if row and row[0] is not None else 0
+
+        return await self._run(work)
+
+    async def load(self) -> Catalogue:
+        async def rows(db: aiosqlite.Connection, sql: str) -> Iterable[sqlite3.Row]:
+            async with db.execute(sql) as cur:
+                return list(await cur.fetchall())
+
+        async def work(db: aiosqlite.Connection) -> Catalogue:
+            # One read transaction, so the catalogue is consistent with itself.
+            await db.execute("BEGIN")
+            try:
+                providers = [_provider(r) for r in await rows(db, "SELECT * FROM providers")]
+                models = [_model(r) for r in await rows(db, "SELECT * FROM model_configurations")]
+                tiers = [
+                    PricingTier(r["id"], r["name"], Decimal(r["markup_percent"]))
+                    for r in await rows(db, "SELECT * FROM pricing_tiers")
+                ]
+                users = [
+                    User(r["id"], r["name"], r["tier_id"])
+                    for r in await rows(db, "SELECT id, name, tier_id FROM users")
+                ]
+                keys = [_api_key(r) for r in await rows(db, "SELECT * FROM api_keys")]
+            finally:
+                await db.rollback()
+            return Catalogue(
+                tuple(providers), tuple(models), tuple(tiers), tuple(users), tuple(keys)
+            )
+
+        return await self._run(work)
+
+    async def _put(self, table: str, key: str, values: dict[str, Any], overwrite: bool) -> bool:
+        """Insert a row, or update it in place (an upsert, never a delete-and-insert,
+        which would cascade to rows that refer to it)."""
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        if overwrite:
+            updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != key)
+            conflict = f"ON CONFLICT({key}) DO UPDATE SET {updates}"
+        else:
+            conflict = f"ON CONFLICT({key}) DO NOTHING"
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) {conflict}"  # noqa: S608
+
+        async def work(db: aiosqlite.Connection) -> bool:
+            cur = await db.execute(sql, tuple(values.values()))
+            await db.commit()
+            return cur.rowcount > 0
+
+        return await self._run(work)
+
+    async def put_provider(self, provider: Provider, *, overwrite: bool = True) -> bool:
+        values = {
+            "id": provider.id,
+            "kind": provider.kind,
+            "base_url": provider.base_url,
+            "api_key_env": provider.api_key_env,
+            "base_url_env": provider.base_url_env,
+            "api_key": provider.api_key,
+            "enabled": int(provider.enabled),
+            "display_name": provider.display_name,
+        }
+        return await self._put("providers", "id", values, overwrite)
+
+    async def put_model(self, model: ModelConfig, *, overwrite: bool = True) -> bool:
+        values = {
+            "id": model.id,
+            "model_id": model.model_id,
+            "provider": model.provider,
+            "input_price_per_million": str(model.input_price_per_million),
+            "output_price_per_million": str(model.output_price_per_million),
+            "cached_input_price_per_million": _text(model.cached_input_price_per_million),
+            "cache_write_price_per_million": _text(model.cache_write_price_per_million),
+            "context_window_size": model.context_window_size,
+            "max_output_tokens": model.max_output_tokens,
+            "is_active": int(model.is_active),
+            "created_at": model.created_at.isoformat(),
+            "upstream_model": model.upstream_model,
+            "tokenizer": model.tokenizer,
+            "note": model.note,
+        }
+        return await self._put("model_configurations", "id", values, overwrite)
+
+    async def put_tier(self, tier: PricingTier, *, overwrite: bool = True) -> bool:
+        values = {"id": tier.id, "name": tier.name, "markup_percent": str(tier.markup_percent)}
+        return await self._put("pricing_tiers", "id", values, overwrite)
+
+    async def put_user(self, user: User, *, overwrite: bool = True) -> bool:
+        # The balance column is not written here: only ledger rows move it.
+        values = {"id": user.id, "name": user.name, "tier_id": user.tier_id}
+        return await self._put("users", "id", values, overwrite)
+
+    async def put_api_key(self, key: ApiKey, *, overwrite: bool = True) -> bool:
+        values = {
+            "key_hash": key.key_hash,
+            "prefix": key.prefix,
+            "user_id": key.user_id,
+            "name": key.name,
+            "revoked": int(key.revoked),
+            "created_at": key.created_at.isoformat(),
+        }
+        return await self._put("api_keys", "key_hash", values, overwrite)

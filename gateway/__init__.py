@@ -1,0 +1,1 @@
+"""The HTTP layer and data plane of the LLM gateway."""

@@ -1,0 +1,31 @@
+"""GET /health: 200 while the gateway can serve paid requests, 503 while it cannot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.api.openai import JSON, services_of
+
+
+async def health(request: Request) -> Response:
+    services = services_of(request)
+    snapshot = services.cache.snapshot
+    serving = services.cache.store_ok and services.ledger_ready
+    age = (datetime.now(UTC) - snapshot.loaded_at).total_seconds()
+    return JSON(
+        {
+            "status": "ok" if serving else "degraded",
+            "store": {"source": snapshot.source, "reachable": services.cache.store_ok},
+            "ledger": {"ready": services.ledger_ready},
+            "snapshot_age_seconds": round(age, 3),
+            "active_models": len(snapshot.active_models),
+        },
+        status_code=200 if serving else 503,
+    )
+
+
+routes = [Route("/health", health, methods=["GET"])]

@@ -1,0 +1,78 @@
+"""The OpenAI-compatible routes: /v1/chat/completions and /v1/models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.pipeline import admit, complete, cost_headers, parse_body, usage_body
+from gateway.services import Services
+from gateway.streaming import MeteredStream
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def wants_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+async def chat_completions(request: Request) -> Response:
+    services = services_of(request)
+    body = parse_body(await request.body())
+    admitted = await admit(services, request.headers, body)
+    if body.get("stream") is True:
+        stream = await _open_stream(services, admitted)
+        return MeteredStream(  # type: ignore[return-value]
+            services,
+            admitted,
+            stream,
+            include_usage=wants_usage(body),
+            headers=cost_headers(admitted, None, None),
+        )
+    result, usage, cost, balance = await complete(services, admitted)
+    result.body["usage"] = usage_body(usage, cost)
+    return JSON(result.body, headers=cost_headers(admitted, cost, balance))
+
+
+async def _open_stream(services: Services, admitted: Any) -> Any:
+    try:
+        return await admitted.provider.chat_stream(admitted.call)
+    except BaseException:  # nothing reached the client: no charge
+        services.meter.release(admitted.hold)
+        raise
+
+
+async def list_models(request: Request) -> Response:
+    snapshot = services_of(request).cache.snapshot
+    data = [
+        {
+            "id": model.model_id,
+            "object": "model",
+            "created": int(model.created_at.timestamp()),
+            "owned_by": model.provider,
+            "context_window": model.context_window_size,
+        }
+        for model in snapshot.active_models
+    ]
+    return JSON({"object": "list", "data": data})
+
+
+routes = [
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/models", list_models, methods=["GET"]),
+]

@@ -1,0 +1,124 @@
+"""One error type, and the one function that turns it into OpenAI-shaped JSON.
+
+    GatewayError(status, message, type, code, param)
+      400 invalid_request_error   bad JSON, missing or wrong-typed fields,
+                                  context_length_exceeded
+      401 invalid_api_key         no key, unknown or revoked key, wrong admin key
+      402 insufficient_quota      the hold does not fit the available balance
+      404 model_not_found         unknown or inactive model; unknown route
+      405 method_not_allowed
+      429 rate_limit_exceeded     (with Retry-After)
+      500 internal_error          anything unexpected (no traceback leaves)
+      502 upstream_error          the provider failed or answered with an error
+      503 service_unavailable     provider without credentials, store down
+      504 upstream_timeout        the provider did not answer in time
+
+Foreign exceptions (aiohttp, sqlite, ...) are translated into GatewayError
+where they enter, `from exc` kept, so handlers only ever raise this type.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+log = logging.getLogger("gateway.errors")
+
+
+class GatewayError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, object]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def response(self) -> Response:
+        return Response(
+            orjson.dumps(self.body()),
+            status_code=self.status,
+            media_type="application/json",
+            headers=self.headers,
+        )
+
+
+def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> GatewayError:
+    return GatewayError(400, message, param=param, code=code)
+
+
+def invalid_api_key(message: str = "Invalid API key provided.") -> GatewayError:
+    return GatewayError(401, message, type="invalid_request_error", code="invalid_api_key")
+
+
+def model_not_found(model: str) -> GatewayError:
+    return GatewayError(
+        404,
+        f"The model '{model}' does not exist or is not active.",
+        param="model",
+        code="model_not_found",
+    )
+
+
+def insufficient_quota(available_usd: str, needed_usd: str) -> GatewayError:
+    return GatewayError(
+        402,
+        f"Insufficient balance: this request may cost up to ${needed_usd} "
+        f"and ${available_usd} is available. Top up your balance or lower max_tokens.",
+        type="insufficient_quota",
+        code="insufficient_quota",
+    )
+
+
+def unavailable(message: str, code: str = "service_unavailable") -> GatewayError:
+    return GatewayError(503, message, type="service_unavailable", code=code)
+
+
+def upstream_error(message: str, status: int = 502, code: str = "upstream_error") -> GatewayError:
+    return GatewayError(status, message, type="upstream_error", code=code)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def handle_gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return exc.response()
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return GatewayError(exc.status_code, str(exc.detail), code=code, headers=exc.headers).response()
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
+    return GatewayError(
+        500, "The gateway hit an internal error.", type="internal_error", code="internal_error"
+    ).response()

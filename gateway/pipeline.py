@@ -1,0 +1,255 @@
+"""The metered path of one chat request: admit (auth, model, estimate, hold),
+forward, settle. Handlers in `gateway.api` parse, call these, and respond.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.datastructures import Headers
+
+from billing.ledger import LedgerEntry, LedgerError
+from billing.meter import Hold, InsufficientBalance, UnknownAccount
+from billing.pricing import Prices, Usage, cost_nano, hold_nano, prices_for, usd
+from config_store.schema import ApiKey, ModelConfig, User
+from gateway.auth import authenticate
+from gateway.errors import (
+    bad_request,
+    insufficient_quota,
+    invalid_api_key,
+    model_not_found,
+    unavailable,
+)
+from gateway.providers.base import ChatCall, ChatProvider, ChatResult, credentials
+from gateway.services import Services
+
+# Fields whose tokens count towards the prompt besides the messages.
+_PROMPT_EXTRAS = ("tools", "functions", "response_format", "tool_choice")
+
+
+@dataclass(slots=True)
+class Admitted:
+    """A request that passed every check and holds its worst-case cost."""
+
+    request_id: str
+    key: ApiKey
+    user: User
+    model: ModelConfig
+    prices: Prices
+    prompt_estimate: int
+    hold: Hold
+    call: ChatCall
+    provider: ChatProvider
+    started_at: str
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise bad_request(
+            "We could not parse the JSON body of your request. Send valid JSON.",
+            code="invalid_json",
+        ) from None
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.", code="invalid_json")
+    return body
+
+
+def _positive_int(body: Mapping[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad_request(f"'{name}' must be an integer.", param=name, code="invalid_type")
+    if value < 1:
+        raise bad_request(f"'{name}' must be at least 1.", param=name, code="invalid_value")
+    return value
+
+
+def validate_chat(body: Mapping[str, Any]) -> tuple[str, list[Any], int | None, bool]:
+    """The fields the gateway itself reads; all others pass through to the provider."""
+    model = body.get("model")
+    if model is None:
+        raise bad_request("Missing required parameter: 'model'.", param="model", code="missing")
+    if not isinstance(model, str) or not model:
+        raise bad_request("'model' must be a non-empty string.", param="model", code="invalid_type")
+    messages = body.get("messages")
+    if messages is None:
+        raise bad_request(
+            "Missing required parameter: 'messages'.", param="messages", code="missing"
+        )
+    if not isinstance(messages, list) or not messages:
+        raise bad_request(
+            "'messages' must be a non-empty array.", param="messages", code="invalid_type"
+        )
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise bad_request(
+                f"'messages[{index}]' must be an object with a string 'role'.",
+                param=f"messages[{index}]",
+                code="invalid_type",
+            )
+    max_tokens = _positive_int(body, "max_completion_tokens")
+    legacy = _positive_int(body, "max_tokens")
+    stream = body.get("stream", False)
+    if stream is not None and not isinstance(stream, bool):
+        raise bad_request("'stream' must be a boolean.", param="stream", code="invalid_type")
+    return model, messages, max_tokens if max_tokens is not None else legacy, bool(stream)
+
+
+async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -> Admitted:
+    cache = services.cache
+    snapshot = cache.snapshot
+    key, user = authenticate(headers, snapshot)
+    model_name, messages, max_tokens, _ = validate_chat(body)
+    model = cache.model(model_name)
+    if model is None or not model.is_active:
+        raise model_not_found(model_name)
+    provider_row = snapshot.providers.get(model.provider)
+    adapter = services.providers.get(provider_row.kind) if provider_row else None
+    if provider_row is None or adapter is None:
+        raise unavailable(
+            f"The model '{model_name}' is served by '{model.provider}', "
+            "which this gateway cannot reach.",
+            code="provider_unavailable",
+        )
+    if not provider_row.enabled:
+        raise unavailable(
+            f"The provider '{provider_row.id}' is disabled.", code="provider_unavailable"
+        )
+    extras = [body.get(name) for name in _PROMPT_EXTRAS]
+    prompt = services.counter.count_prompt(messages, model.tokenizer, extras)
+    window = model.context_window_size
+    if prompt + (max_tokens or 0) > window:
+        raise bad_request(
+            f"This model's maximum context length is {window} tokens. However, you requested "
+            f"about {prompt + (max_tokens or 0)} tokens ({prompt} in the messages, "
+            f"{max_tokens or 0} in the completion). Please reduce the length of the messages "
+            "or completion.",
+            param="messages",
+            code="context_length_exceeded",
+        )
+    output_cap = (
+        max_tokens if max_tokens is not None else min(model.max_output_tokens, window - prompt)
+    )
+    base_url, api_key = (
+        ("", "")
+        if provider_row.kind == "mock"
+        else credentials(provider_row, services.settings.env)
+    )
+    await services.ensure_ledger()
+    prices = prices_for(model, snapshot.tiers.get(user.tier_id))
+    try:
+        hold = await services.meter.hold(user.id, hold_nano(prompt, output_cap, prices))
+    except InsufficientBalance as exc:
+        raise insufficient_quota(usd(max(exc.available_nano, 0)), usd(exc.needed_nano)) from None
+    except UnknownAccount:
+        raise invalid_api_key("This API key belongs to no account.") from None
+    call = ChatCall(
+        body=body,
+        model=model,
+        provider=provider_row,
+        base_url=base_url,
+        api_key=api_key,
+        max_tokens=max_tokens,
+    )
+    return Admitted(
+        request_id=f"req_{uuid.uuid4().hex}",
+        key=key,
+        user=user,
+        model=model,
+        prices=prices,
+        prompt_estimate=prompt,
+        hold=hold,
+        call=call,
+        provider=adapter,
+        started_at=datetime.now(UTC).isoformat(),
+    )
+
+
+def ledger_entry(admitted: Admitted, usage: Usage, cost: int) -> LedgerEntry:
+    return LedgerEntry(
+        request_id=admitted.request_id,
+        user_id=admitted.user.id,
+        kind="charge",
+        amount_nano=-cost,
+        created_at=admitted.started_at,
+        model_id=admitted.model.model_id,
+        provider=admitted.model.provider,
+        key_prefix=admitted.key.prefix,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        prices=orjson.dumps(admitted.prices.as_dict()).decode(),
+    )
+
+
+def counted_usage(services: Services, admitted: Admitted, texts: list[str]) -> Usage:
+    """Usage from our own count, when the provider reported none."""
+    completion = services.counter.count("".join(texts), admitted.model.tokenizer)
+    return Usage(prompt_tokens=admitted.prompt_estimate, completion_tokens=completion)
+
+
+async def settle(services: Services, admitted: Admitted, usage: Usage) -> tuple[int, int]:
+    """Charge the real cost; returns (cost, balance) once the ledger row is committed."""
+    cost = cost_nano(usage, admitted.prices)
+    try:
+        balance = await services.meter.settle(admitted.hold, ledger_entry(admitted, usage, cost))
+    except LedgerError as exc:
+        raise unavailable(
+            "The request could not be recorded in the ledger, so it is not delivered.",
+            code="ledger_unavailable",
+        ) from exc
+    return cost, balance
+
+
+def cost_headers(admitted: Admitted, cost: int | None, balance: int | None) -> dict[str, str]:
+    headers = {"x-request-id": admitted.request_id, "x-gateway-model": admitted.model.model_id}
+    if cost is not None:
+        headers["x-gateway-cost-usd"] = usd(cost)
+    if balance is not None:
+        headers["x-gateway-balance-usd"] = usd(balance)
+    return headers
+
+
+def usage_body(usage: Usage, cost: int) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "cost": usd(cost),
+    }
+    if usage.cache_read_tokens:
+        body["prompt_tokens_details"] = {"cached_tokens": usage.cache_read_tokens}
+    return body
+
+
+def message_texts(result: ChatResult) -> list[str]:
+    texts: list[str] = []
+    for choice in result.body.get("choices") or ():
+        message = choice.get("message") or {}
+        if isinstance(message.get("content"), str):
+            texts.append(message["content"])
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            texts.extend(str(function.get(k) or "") for k in ("name", "arguments"))
+    return texts
+
+
+async def complete(services: Services, admitted: Admitted) -> tuple[ChatResult, Usage, int, int]:
+    """Forward a non-streaming request and settle it: (result, usage, cost, balance)."""
+    try:
+        result = await admitted.provider.chat(admitted.call)
+    except BaseException:  # an upstream failure, or cancellation: no charge
+        services.meter.release(admitted.hold)
+        raise
+    usage = result.usage or counted_usage(services, admitted, message_texts(result))
+    cost, balance = await settle(services, admitted, usage)
+    return result, usage, cost, balance

@@ -1,0 +1,124 @@
+"""The Provider protocol: OpenAI-format chat in, OpenAI-format chat out.
+
+Every adapter speaks the client's dialect (OpenAI chat completions) on one side
+and its provider's wire format on the other. Building requests and parsing
+answers are pure functions in each adapter's module; the network is reached
+only through `gateway.upstream`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from billing.pricing import Usage
+from config_store.schema import ModelConfig, Provider
+from gateway.errors import GatewayError, unavailable, upstream_error
+
+Chunk = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCall:
+    body: Mapping[str, Any]  # the client's OpenAI request, validated
+    model: ModelConfig
+    provider: Provider
+    base_url: str
+    api_key: str
+    max_tokens: int | None  # what the client asked for, if anything
+
+
+@dataclass(slots=True)
+class ChatResult:
+    body: dict[str, Any]  # an OpenAI `chat.completion` object
+    usage: Usage | None  # None when the provider reported none
+
+
+@dataclass(slots=True)
+class ChatStream:
+    """OpenAI `chat.completion.chunk` objects, without any usage-only chunk.
+
+    `usage` is filled in as the provider reports it; `text` collects what was
+    relayed so that tokens can be counted when no usage arrives."""
+
+    chunks: AsyncIterator[Chunk] = field(default_factory=lambda: no_chunks())
+    close: Callable[[], None] | None = None  # drops the upstream connection
+    usage: Usage | None = None
+    text: list[str] = field(default_factory=list)
+
+
+async def no_chunks() -> AsyncIterator[Chunk]:
+    return
+    yield
+
+
+class ChatProvider(Protocol):
+    async def chat(self, call: ChatCall) -> ChatResult: ...
+
+    async def chat_stream(self, call: ChatCall) -> ChatStream: ...
+
+
+def credentials(provider: Provider, env: Mapping[str, str]) -> tuple[str, str]:
+    """The base URL and API key to use: the environment variables the provider
+    row names win over the row's own values. Raises 503 when the key is missing."""
+    base_url = (env.get(provider.base_url_env) if provider.base_url_env else None) or (
+        provider.base_url
+    )
+    api_key = (env.get(provider.api_key_env) if provider.api_key_env else None) or provider.api_key
+    if not api_key:
+        setting = (
+            f"set the environment variable {provider.api_key_env}"
+            if provider.api_key_env
+            else "store an API key for it"
+        )
+        raise unavailable(
+            f"The provider '{provider.id}' has no API key configured: {setting}.",
+            code="provider_not_configured",
+        )
+    if not base_url:
+        setting = provider.base_url_env or "its base_url"
+        raise unavailable(
+            f"The provider '{provider.id}' has no base URL configured: set {setting}.",
+            code="provider_not_configured",
+        )
+    return base_url.rstrip("/"), api_key
+
+
+def _upstream_message(payload: bytes) -> str:
+    """OpenAI, Anthropic and Gemini all put it at error.message."""
+    try:
+        data = orjson.loads(payload)
+        message = data["error"]["message"]
+        if isinstance(message, str):
+            return message
+    except (ValueError, KeyError, TypeError):
+        pass
+    return payload[:300].decode("utf-8", "replace").strip() or "no details"
+
+
+def upstream_failure(
+    status: int, payload: bytes, headers: Mapping[str, str], provider: str, secret: str
+) -> GatewayError:
+    """A provider's non-2xx answer as the error the client should see."""
+    message = _upstream_message(payload)
+    if secret:
+        message = message.replace(secret, "[redacted]")
+    if status in (401, 403):
+        return upstream_error(
+            f"The provider '{provider}' rejected the gateway's credentials (HTTP {status})."
+        )
+    if status == 429:
+        retry = {"Retry-After": headers["Retry-After"]} if "Retry-After" in headers else {}
+        return GatewayError(
+            429,
+            f"The provider '{provider}' is rate limiting: {message}",
+            type="rate_limit_exceeded",
+            code="rate_limit_exceeded",
+            headers=retry,
+        )
+    if 400 <= status < 500:
+        return GatewayError(status, f"The provider '{provider}' refused the request: {message}")
+    return upstream_error(f"The provider '{provider}' failed (HTTP {status}): {message}")

@@ -1,0 +1,127 @@
+"""OpenAI's Chat Completions wire format (OpenAI and every compatible host).
+
+The client's request passes through untouched but for the model name (mapped
+to the provider's) and, when streaming, `stream_options.include_usage`, which
+the gateway always asks for so that it can bill from the provider's own count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from billing.pricing import Usage
+from gateway.errors import upstream_error
+from gateway.providers.base import ChatCall, ChatResult, ChatStream, Chunk, upstream_failure
+from gateway.sse import SSEDecoder
+from gateway.upstream import Upstream, UpstreamResponse
+
+
+def build_request(call: ChatCall, *, stream: bool) -> tuple[str, dict[str, str], bytes]:
+    body = dict(call.body)
+    body["model"] = call.model.upstream_name
+    if stream:
+        body["stream"] = True
+        options = body.get("stream_options")
+        body["stream_options"] = {
+            **(options if isinstance(options, dict) else {}),
+            "include_usage": True,
+        }
+    headers = {
+        "Authorization": f"Bearer {call.api_key}",
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream" if stream else "application/json",
+    }
+    return f"{call.base_url}/chat/completions", headers, orjson.dumps(body)
+
+
+def parse_usage(raw: Any) -> Usage | None:
+    if not isinstance(raw, Mapping):
+        return None
+    details = raw.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
+    try:
+        return Usage(
+            prompt_tokens=int(raw.get("prompt_tokens") or 0),
+            completion_tokens=int(raw.get("completion_tokens") or 0),
+            cache_read_tokens=int(cached or 0),
+        )
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_response(payload: bytes, model_id: str, provider: str) -> ChatResult:
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise upstream_error(f"The provider '{provider}' answered with invalid JSON.") from exc
+    if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+        raise upstream_error(f"The provider '{provider}' answered without choices.")
+    body["model"] = model_id
+    return ChatResult(body=body, usage=parse_usage(body.get("usage")))
+
+
+def relayed_text(chunk: Chunk) -> Iterable[str]:
+    """The text a chunk carries (content and tool-call arguments), for counting."""
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if delta.get("content"):
+            yield delta["content"]
+        for call in delta.get("tool_calls") or ():
+            function = call.get("function") or {}
+            if function.get("name"):
+                yield function["name"]
+            if function.get("arguments"):
+                yield function["arguments"]
+
+
+class OpenAIProvider:
+    def __init__(self, upstream: Upstream) -> None:
+        self._upstream = upstream
+
+    async def chat(self, call: ChatCall) -> ChatResult:
+        url, headers, body = build_request(call, stream=False)
+        answer = await self._upstream.post(url, headers, body, provider=call.provider.id)
+        if answer.status >= 300:
+            raise self._failure(answer, call)
+        return parse_response(answer.body, call.model.model_id, call.provider.id)
+
+    async def chat_stream(self, call: ChatCall) -> ChatStream:
+        url, headers, body = build_request(call, stream=True)
+        opened = await self._upstream.open_stream(url, headers, body, provider=call.provider.id)
+        if isinstance(opened, UpstreamResponse):
+            raise self._failure(opened, call)
+        stream = ChatStream(close=opened.close)
+        model_id = call.model.model_id
+
+        async def chunks() -> AsyncIterator[Chunk]:
+            decoder = SSEDecoder()
+            try:
+                async for line in opened.lines():
+                    for data in decoder.feed(line):
+                        if data == "[DONE]":
+                            return
+                        chunk = orjson.loads(data)
+                        if not isinstance(chunk, dict):
+                            continue
+                        usage = parse_usage(chunk.get("usage"))
+                        if usage is not None:
+                            stream.usage = usage
+                        if not chunk.get("choices"):
+                            continue  # the usage-only chunk: the gateway writes its own
+                        chunk["model"] = model_id
+                        stream.text.extend(relayed_text(chunk))
+                        yield chunk
+            finally:
+                opened.close()
+
+        stream.chunks = chunks()
+        return stream
+
+    @staticmethod
+    def _failure(answer: UpstreamResponse, call: ChatCall) -> Exception:
+        return upstream_failure(
+            answer.status, answer.body, answer.headers, call.provider.id, call.api_key
+        )

@@ -1,0 +1,106 @@
+"""The long-lived objects of one gateway process, built and torn down by the lifespan.
+
+Handlers reach them through `request.app.state.services`; nothing lives in a
+module global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from billing.ledger import LedgerError, SqliteLedger
+from billing.meter import Meter
+from billing.tokens import TokenCounter
+from config_store.cache import ConfigCache
+from config_store.defaults import BUILTIN_DEFAULTS
+from config_store.sqlite import SqliteStore
+from gateway.errors import unavailable
+from gateway.providers.base import ChatProvider
+from gateway.providers.mock import MockProvider
+from gateway.providers.openai import OpenAIProvider
+from gateway.settings import Settings
+from gateway.upstream import Upstream
+
+log = logging.getLogger("gateway")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    admin_key: str
+    counter: TokenCounter
+    cache: ConfigCache
+    ledger: SqliteLedger
+    meter: Meter
+    upstream: Upstream
+    providers: dict[str, ChatProvider]  # by Provider.kind
+    ledger_ready: bool = False
+    _ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def ensure_ledger(self) -> None:
+        """Paid requests need the store and the ledger; 503 until both are up."""
+        if self.ledger_ready and self.cache.store_ok:
+            return
+        if not self.cache.store_ok:
+            raise unavailable(
+                "The configuration store is unavailable, so requests cannot be billed; "
+                "the gateway is serving its built-in catalogue until the store is back.",
+                code="store_unavailable",
+            )
+        async with self._ledger_lock:
+            if not self.ledger_ready:
+                try:
+                    await self.ledger.start()
+                except LedgerError as exc:
+                    log.error("ledger unavailable: %s", exc)
+                    raise unavailable(
+                        "The ledger is unavailable, so requests cannot be billed.",
+                        code="store_unavailable",
+                    ) from exc
+                self.ledger_ready = True
+
+
+@asynccontextmanager
+async def running(settings: Settings, admin_key: str) -> AsyncIterator[Services]:
+    counter = TokenCounter(settings.tiktoken_cache_dir)
+    cache = ConfigCache(
+        SqliteStore(settings.database),
+        BUILTIN_DEFAULTS,
+        ttl_seconds=settings.cache_ttl_seconds,
+        retry_seconds=settings.store_retry_seconds,
+    )
+    ledger = SqliteLedger(settings.database, max_batch=settings.ledger_max_batch)
+    upstream = Upstream(
+        connect_timeout=settings.upstream_connect_timeout,
+        total_timeout=settings.upstream_total_timeout,
+    )
+    services = Services(
+        settings=settings,
+        admin_key=admin_key,
+        counter=counter,
+        cache=cache,
+        ledger=ledger,
+        meter=Meter(ledger),
+        upstream=upstream,
+        providers={"openai": OpenAIProvider(upstream), "mock": MockProvider(counter)},
+    )
+    await upstream.start()
+    if not await cache.refresh():
+        log.error("config store unavailable at start-up; serving built-in defaults")
+    else:
+        try:
+            await services.ensure_ledger()
+        except Exception:
+            log.error("ledger unavailable at start-up")
+    cache.start_background()
+    try:
+        yield services
+    finally:
+        await cache.stop()
+        if services.ledger_ready:
+            await ledger.close()
+        await upstream.close()

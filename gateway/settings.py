@@ -1,0 +1,106 @@
+"""Environment -> Settings. The only module that reads `os.environ`.
+
+Provider rows name the environment variables that hold their keys and base
+URLs (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, ...); those are resolved through
+`Settings.env`, a copy of the environment taken here, so nothing else reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the variable."""
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db_path: Path | None = None  # defaults to data_dir / "gateway.db"
+    cache_ttl_seconds: float = 600.0
+    # How often to retry the store while serving built-in defaults.
+    store_retry_seconds: float = 5.0
+    admin_key: str = ""  # from GATEWAY_ADMIN_KEY; else the file data_dir/admin_key
+    access_log: bool = True
+    ledger_max_batch: int = 512
+    upstream_connect_timeout: float = 10.0
+    upstream_total_timeout: float = 600.0
+    tiktoken_cache_dir: Path = field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "data-gym-cache"
+    )
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def database(self) -> Path:
+        return self.db_path or self.data_dir / "gateway.db"
+
+    @property
+    def demo_key_file(self) -> Path:
+        return self.data_dir / "demo_api_key"
+
+    @property
+    def admin_key_file(self) -> Path:
+        return self.data_dir / "admin_key"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        data_dir = Path(env.get("GATEWAY_DATA_DIR") or "data").expanduser()
+        db = env.get("GATEWAY_DB_PATH")
+        port_raw = env.get("GATEWAY_PORT") or "8080"
+        try:
+            port = int(port_raw)
+        except ValueError:
+            raise SettingsError(f"GATEWAY_PORT must be an integer, got {port_raw!r}") from None
+        # tiktoken's own rule for its cache directory, so that what we place
+        # there is what tiktoken finds.
+        tk_dir = env.get("TIKTOKEN_CACHE_DIR") or env.get("DATA_GYM_CACHE_DIR")
+        tiktoken_dir = Path(tk_dir) if tk_dir else Path(tempfile.gettempdir()) / "data-gym-cache"
+        return cls(
+            data_dir=data_dir,
+            host=env.get("GATEWAY_HOST") or "127.0.0.1",
+            port=port,
+            db_path=Path(db).expanduser() if db else None,
+            cache_ttl_seconds=_number(env, "GATEWAY_CACHE_TTL_SECONDS", 600.0, minimum=1),
+            store_retry_seconds=_number(env, "GATEWAY_STORE_RETRY_SECONDS", 5.0, minimum=0.1),
+            admin_key=env.get("GATEWAY_ADMIN_KEY", ""),
+            access_log=_flag(env, "GATEWAY_ACCESS_LOG", True),
+            ledger_max_batch=int(_number(env, "GATEWAY_LEDGER_MAX_BATCH", 512, minimum=1)),
+            upstream_connect_timeout=_number(env, "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", 10.0),
+            upstream_total_timeout=_number(env, "GATEWAY_UPSTREAM_TOTAL_TIMEOUT", 600.0),
+            tiktoken_cache_dir=tiktoken_dir,
+            env=MappingProxyType(env),
+        )
