@@ -153,11 +153,15 @@ class ConfigCache:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
+        """Stop refreshing and close the store."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        async with self._lock:
+            self._connected = False
+            await self._store.close()
 
     def stats(self) -> dict[str, Any]:
         snap = self.snapshot

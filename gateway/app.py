@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
+from billing.tokens import TokenCounter
 from gateway.api import admin, generate, health, openai
 from gateway.errors import (
     GatewayError,
@@ -19,10 +20,12 @@ from gateway.services import running
 from gateway.settings import Settings
 
 
-def create_app(settings: Settings, *, admin_key: str) -> Starlette:
+def create_app(
+    settings: Settings, *, admin_key: str, counter: TokenCounter | None = None
+) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with running(settings, admin_key) as services:
+        async with running(settings, admin_key, counter) as services:
             app.state.services = services
             yield
 

@@ -18,7 +18,7 @@ from billing.tokens import TokenCounter
 from config_store.cache import ConfigCache
 from config_store.defaults import BUILTIN_DEFAULTS
 from config_store.sqlite import SqliteStore
-from gateway.errors import unavailable
+from gateway.errors import GatewayError, unavailable
 from gateway.providers.base import ChatProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
@@ -65,8 +65,13 @@ class Services:
 
 
 @asynccontextmanager
-async def running(settings: Settings, admin_key: str) -> AsyncIterator[Services]:
-    counter = TokenCounter(settings.tiktoken_cache_dir)
+async def running(
+    settings: Settings, admin_key: str, counter: TokenCounter | None = None
+) -> AsyncIterator[Services]:
+    """Build every service, start them, and stop them in reverse order.
+
+    `counter` may be passed in to share one loaded tokenizer between apps (tests)."""
+    counter = counter or TokenCounter(settings.tiktoken_cache_dir)
     cache = ConfigCache(
         SqliteStore(settings.database),
         BUILTIN_DEFAULTS,
@@ -94,7 +99,7 @@ async def running(settings: Settings, admin_key: str) -> AsyncIterator[Services]
     else:
         try:
             await services.ensure_ledger()
-        except Exception:
+        except GatewayError:
             log.error("ledger unavailable at start-up")
     cache.start_background()
     try:

@@ -55,14 +55,7 @@ def _pieces(content: str) -> list[str]:
 class FakeOpenAI:
     def __init__(self, api_key: str = "sk-fake-upstream") -> None:
         self.api_key = api_key
-        # Knobs.
-        self.delay: float = 0.0
-        self.fail_next: list[tuple[int, str]] = []
-        self.stream_chunk_delay: float = 0.0
-        self.omit_usage: bool = False
-        self.close_mid_stream_after: int | None = None
-        self.cached_tokens: int = 0
-        self.tool_call: dict[str, str] | None = None
+        self._set_knobs()
         # Recording.
         self._lock = threading.Lock()
         self._calls = 0
@@ -74,6 +67,15 @@ class FakeOpenAI:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._port = 0
+
+    def _set_knobs(self) -> None:
+        self.delay: float = 0.0
+        self.fail_next: list[tuple[int, str]] = []
+        self.stream_chunk_delay: float = 0.0
+        self.omit_usage: bool = False
+        self.close_mid_stream_after: int | None = None
+        self.cached_tokens: int = 0
+        self.tool_call: dict[str, str] | None = None
 
     @property
     def calls(self) -> int:
@@ -93,6 +95,8 @@ class FakeOpenAI:
             return list(self._responses)
 
     def reset(self) -> None:
+        """Forget what was recorded and put every knob back to its default."""
+        self._set_knobs()
         with self._lock:
             self._calls = 0
             self._requests.clear()

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from billing.tokens import TokenCounter
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.harness import GatewayServer
+
+
+@pytest.fixture(scope="session")
+def tiktoken_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A fresh, empty cache directory: the encodings must come from the bundled copy.
+    return tmp_path_factory.mktemp("tiktoken-cache")
+
+
+@pytest.fixture(scope="session")
+def counter(tiktoken_dir: Path) -> TokenCounter:
+    return TokenCounter(tiktoken_dir)
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    fake_openai_server.reset()
+    yield fake_openai_server
+    fake_openai_server.reset()
+
+
+@pytest.fixture
+def make_gateway(
+    tmp_path: Path, counter: TokenCounter, fake_openai: FakeOpenAI, tiktoken_dir: Path
+) -> Iterator[Callable[..., GatewayServer]]:
+    started: list[GatewayServer] = []
+
+    def make(env: dict[str, str] | None = None, **kwargs: object) -> GatewayServer:
+        environ = {
+            "OPENAI_BASE_URL": fake_openai.base_url,
+            "OPENAI_API_KEY": "sk-fake-upstream",
+            "TIKTOKEN_CACHE_DIR": str(tiktoken_dir),
+            **(env or {}),
+        }
+        server = GatewayServer(tmp_path / f"data{len(started)}", counter, environ, **kwargs)  # type: ignore[arg-type]
+        started.append(server.start())
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., GatewayServer]) -> GatewayServer:
+    return make_gateway()
