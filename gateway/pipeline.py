@@ -104,6 +104,7 @@ def validate_chat(body: Mapping[str, Any]) -> tuple[str, list[Any], int | None, 
 
 
 async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -> Admitted:
+    await services.ensure_ledger()  # no store, no ledger: nothing can be billed
     cache = services.cache
     snapshot = cache.snapshot
     key, user = authenticate(headers, snapshot)
@@ -143,7 +144,6 @@ async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -
         if provider_row.kind == "mock"
         else credentials(provider_row, services.settings.env)
     )
-    await services.ensure_ledger()
     prices = prices_for(model, snapshot.tiers.get(user.tier_id))
     try:
         hold = await services.meter.hold(user.id, hold_nano(prompt, output_cap, prices))

@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 from billing.tokens import TokenCounter
@@ -151,4 +152,13 @@ class GatewayServer:
                 "VALUES (?, ?, 'topup', ?, ?)",
                 (f"topup:{user_id}", user_id, balance_nano, now),
             )
+        if self._server is not None:
+            self.refresh()
         return key
+
+    def refresh(self) -> None:
+        response = httpx.post(
+            f"{self.base_url}/admin/cache/refresh",
+            headers={"Authorization": f"Bearer {self.admin_key}"},
+        )
+        assert response.status_code == 200, response.text
