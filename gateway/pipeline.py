@@ -4,7 +4,8 @@ forward, settle. Handlers in `gateway.api` parse, call these, and respond.
 
 from __future__ import annotations
 
-import uuid
+import functools
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -160,7 +161,7 @@ async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -
         max_tokens=max_tokens,
     )
     return Admitted(
-        request_id=f"req_{uuid.uuid4().hex}",
+        request_id=f"req_{os.urandom(16).hex()}",
         key=key,
         user=user,
         model=model,
@@ -171,6 +172,12 @@ async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -
         provider=adapter,
         started_at=datetime.now(UTC).isoformat(),
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def prices_json(prices: Prices) -> str:
+    """The copy of the prices kept on each ledger row; few distinct values, so cached."""
+    return orjson.dumps(prices.as_dict()).decode()
 
 
 def ledger_entry(admitted: Admitted, usage: Usage, cost: int) -> LedgerEntry:
@@ -187,7 +194,7 @@ def ledger_entry(admitted: Admitted, usage: Usage, cost: int) -> LedgerEntry:
         completion_tokens=usage.completion_tokens,
         cache_read_tokens=usage.cache_read_tokens,
         cache_write_tokens=usage.cache_write_tokens,
-        prices=orjson.dumps(admitted.prices.as_dict()).decode(),
+        prices=prices_json(admitted.prices),
     )
 
 
