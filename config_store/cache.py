@@ -41,6 +41,10 @@ class Snapshot:
     source: str
     loaded_at: datetime
     active_models: tuple[ModelConfig, ...] = field(default=())
+    # Keys presented and found valid in this snapshot, so that a key is hashed
+    # and checked once per snapshot rather than once per request. Only valid
+    # keys enter, so its size is bounded by the number of keys.
+    verified_keys: dict[str, tuple[ApiKey, User]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, catalogue: Catalogue, source: str, loaded_at: datetime) -> Snapshot:

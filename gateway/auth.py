@@ -49,6 +49,9 @@ def authenticate(headers: Headers, snapshot: Snapshot) -> tuple[ApiKey, User]:
         raise invalid_api_key(
             "No API key provided. Send 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
         )
+    verified = snapshot.verified_keys.get(key)
+    if verified is not None:
+        return verified
     record = snapshot.keys.get(hash_key(key))
     if record is None:
         raise invalid_api_key("Invalid API key provided.")
@@ -57,6 +60,7 @@ def authenticate(headers: Headers, snapshot: Snapshot) -> tuple[ApiKey, User]:
     user = snapshot.users.get(record.user_id)
     if user is None:
         raise invalid_api_key("This API key belongs to no user.")
+    snapshot.verified_keys[key] = (record, user)
     return record, user
 
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
+import orjson
+from starlette.datastructures import Headers
 from starlette.routing import Route
 
 from billing.pricing import usd
-from gateway.api.openai import JSON, services_of
+from gateway.api.endpoint import ApiEndpoint, Reply
 from gateway.errors import bad_request
 from gateway.pipeline import admit, complete, cost_headers, message_texts, parse_body, usage_body
+from gateway.services import Services
 
 
-async def generate(request: Request) -> Response:
-    services = services_of(request)
-    body = parse_body(await request.body())
+async def generate(services: Services, headers: Headers, raw: bytes) -> Reply:
+    body = parse_body(raw)
     prompt = body.get("prompt")
     if prompt is None:
         raise bad_request("Missing required parameter: 'prompt'.", param="prompt", code="missing")
@@ -25,21 +25,19 @@ async def generate(request: Request) -> Response:
     chat = {"model": body.get("model"), "messages": [{"role": "user", "content": prompt}]}
     if body.get("max_tokens") is not None:
         chat["max_tokens"] = body["max_tokens"]
-    admitted = await admit(services, request.headers, chat)
+    admitted = await admit(services, headers, chat)
     result, usage, cost, balance = await complete(services, admitted)
     choices = result.body.get("choices") or [{}]
-    return JSON(
-        {
-            "id": admitted.request_id,
-            "model": admitted.model.model_id,
-            "text": "".join(message_texts(result)),
-            "finish_reason": choices[0].get("finish_reason"),
-            "usage": usage_body(usage, cost),
-            "cost_usd": usd(cost),
-            "balance_usd": usd(balance),
-        },
-        headers=cost_headers(admitted, cost, balance),
-    )
+    reply = {
+        "id": admitted.request_id,
+        "model": admitted.model.model_id,
+        "text": "".join(message_texts(result)),
+        "finish_reason": choices[0].get("finish_reason"),
+        "usage": usage_body(usage, cost),
+        "cost_usd": usd(cost),
+        "balance_usd": usd(balance),
+    }
+    return orjson.dumps(reply), cost_headers(admitted, cost, balance)
 
 
-routes = [Route("/v1/generate", generate, methods=["POST"])]
+routes = [Route("/v1/generate", ApiEndpoint(generate), methods=["POST"])]

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.pipeline import admit, complete, cost_headers, parse_body, usage_body
+from gateway.api.endpoint import ApiEndpoint, Reply
+from gateway.pipeline import Admitted, admit, complete, cost_headers, parse_body, usage_body
+from gateway.providers.base import ChatStream
 from gateway.services import Services
 from gateway.streaming import MeteredStream
 
@@ -31,13 +34,12 @@ def wants_usage(body: dict[str, Any]) -> bool:
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-async def chat_completions(request: Request) -> Response:
-    services = services_of(request)
-    body = parse_body(await request.body())
-    admitted = await admit(services, request.headers, body)
+async def chat_completions(services: Services, headers: Headers, raw: bytes) -> Reply:
+    body = parse_body(raw)
+    admitted = await admit(services, headers, body)
     if body.get("stream") is True:
         stream = await _open_stream(services, admitted)
-        return MeteredStream(  # type: ignore[return-value]
+        return MeteredStream(
             services,
             admitted,
             stream,
@@ -46,10 +48,10 @@ async def chat_completions(request: Request) -> Response:
         )
     result, usage, cost, balance = await complete(services, admitted)
     result.body["usage"] = usage_body(usage, cost)
-    return JSON(result.body, headers=cost_headers(admitted, cost, balance))
+    return orjson.dumps(result.body), cost_headers(admitted, cost, balance)
 
 
-async def _open_stream(services: Services, admitted: Any) -> Any:
+async def _open_stream(services: Services, admitted: Admitted) -> ChatStream:
     try:
         return await admitted.provider.chat_stream(admitted.call)
     except BaseException:  # nothing reached the client: no charge
@@ -73,6 +75,6 @@ async def list_models(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/chat/completions", ApiEndpoint(chat_completions), methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
 ]

@@ -1,0 +1,61 @@
+"""A route endpoint for the metered routes, in plain ASGI.
+
+The data plane's routes skip Starlette's Request and Response objects: the body
+is read straight from `receive`, a JSON reply goes out as two ASGI messages
+with prebuilt headers, and a GatewayError becomes its OpenAI-shaped answer
+here. What a handler returns is either `(payload, headers)` for a 200 JSON
+reply or an ASGI app (a stream) that answers by itself. Anything unexpected
+propagates to the app's 500 handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+import orjson
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.errors import GatewayError
+from gateway.services import Services
+
+Reply = tuple[bytes, Mapping[str, str]] | ASGIApp
+Handler = Callable[[Services, Headers, bytes], Awaitable[Reply]]
+_JSON = (b"content-type", b"application/json")
+
+
+async def read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def send_json(send: Send, status: int, payload: bytes, headers: Mapping[str, str]) -> None:
+    raw = [_JSON, (b"content-length", str(len(payload)).encode())]
+    raw += [(name.encode(), value.encode()) for name, value in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class ApiEndpoint:
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services: Services = scope["app"].state.services
+        body = await read_body(receive)
+        try:
+            reply = await self._handler(services, Headers(scope=scope), body)
+        except GatewayError as exc:
+            await send_json(send, exc.status, orjson.dumps(exc.body()), exc.headers)
+            return
+        if isinstance(reply, tuple):
+            await send_json(send, 200, *reply)
+        else:
+            await reply(scope, receive, send)
