@@ -146,8 +146,7 @@ def bench_gateway(args: argparse.Namespace, procs: Procs, upstream: int, tmp: Pa
     gateway = BIN / "gateway"
     if not gateway.exists():
         raise TargetError(f"{gateway} not found (is the project installed in this venv?)")
-    data_dir = tmp / "gateway-data"
-    data_dir.mkdir()
+    data_dir = Path(tempfile.mkdtemp(prefix="gateway-data-", dir=tmp))
     env = {
         **os.environ,
         "GATEWAY_DATA_DIR": str(data_dir),
@@ -203,6 +202,12 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--only", default=",".join(TARGETS), help="comma-separated targets")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="measure every target this many times, interleaved; report the median run",
+    )
     args = ap.parse_args()
     targets = [t.strip() for t in args.only.split(",") if t.strip()]
     unknown = [t for t in targets if t not in BENCHES]
@@ -211,6 +216,7 @@ def main() -> int:
 
     # SIGTERM unwinds like Ctrl-C does, so the `finally` below stops every server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    runs: dict[str, list[Result]] = {}
     results: dict[str, Result | str] = {}
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmpname:
         tmp = Path(tmpname)
@@ -225,18 +231,36 @@ def main() -> int:
             except TargetError as exc:
                 log(f"fake upstream failed to start: {exc}")
                 return 1
-            for name in targets:
-                log(f"{name}: {args.connections} connections, {args.warmup:g}s + {args.seconds:g}s")
-                try:
-                    row = results[name] = BENCHES[name](args, procs, port, tmp)
+            # Interleaved rounds: a machine whose speed drifts (shared cores) drifts
+            # for every target alike, and the median run of each is compared.
+            for round_no in range(1, args.rounds + 1):
+                for name in targets:
+                    if isinstance(results.get(name), str):
+                        continue
+                    log(
+                        f"round {round_no}/{args.rounds} {name}: {args.connections} connections,"
+                        f" {args.warmup:g}s + {args.seconds:g}s"
+                    )
+                    try:
+                        row = BENCHES[name](args, procs, port, tmp)
+                    except (TargetError, OSError, subprocess.SubprocessError, ValueError) as exc:
+                        log(f"{name} FAILED: {exc}")
+                        results[name] = str(exc) or type(exc).__name__
+                        continue
                     if row.get("first_error"):
                         log(f"{name}: first error: {row['first_error']}")
-                except (TargetError, OSError, subprocess.SubprocessError, ValueError) as exc:
-                    log(f"{name} FAILED: {exc}")
-                    results[name] = str(exc) or type(exc).__name__
+                    runs.setdefault(name, []).append(row)
+                    log(f"{name}: {row['rps']:.1f} req/s")
+            for name, rows in runs.items():
+                if not isinstance(results.get(name), str):
+                    results[name] = sorted(rows, key=lambda r: r["rps"])[len(rows) // 2]
         finally:
             procs.stop_all()
     print_table(results)
+    pairs = zip(runs.get("gateway", []), runs.get("passthrough", []), strict=False)
+    ratios = [f"{g['rps'] / p['rps']:.2f}" for g, p in pairs if p["rps"]]
+    if len(ratios) > 1:
+        print(f"per-round gateway / passthrough: {', '.join(ratios)}")
     return 1 if any(isinstance(r, str) for r in results.values()) else 0
 
 
