@@ -79,7 +79,9 @@ async def running(
         ttl_seconds=settings.cache_ttl_seconds,
         retry_seconds=settings.store_retry_seconds,
     )
-    ledger = SqliteLedger(settings.database, max_batch=settings.ledger_max_batch)
+    ledger = SqliteLedger(
+        settings.database, max_batch=settings.ledger_max_batch, synchronous=settings.ledger_sync
+    )
     upstream = Upstream(
         connect_timeout=settings.upstream_connect_timeout,
         total_timeout=settings.upstream_total_timeout,

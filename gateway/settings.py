@@ -44,6 +44,13 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path
@@ -56,6 +63,7 @@ class Settings:
     admin_key: str = ""  # from GATEWAY_ADMIN_KEY; else the file data_dir/admin_key
     access_log: bool = True
     ledger_max_batch: int = 512
+    ledger_sync: str = "normal"  # "normal" (survives a process crash) or "full" (a power loss)
     upstream_connect_timeout: float = 10.0
     upstream_total_timeout: float = 600.0
     tiktoken_cache_dir: Path = field(
@@ -99,6 +107,7 @@ class Settings:
             admin_key=env.get("GATEWAY_ADMIN_KEY", ""),
             access_log=_flag(env, "GATEWAY_ACCESS_LOG", True),
             ledger_max_batch=int(_number(env, "GATEWAY_LEDGER_MAX_BATCH", 512, minimum=1)),
+            ledger_sync=_choice(env, "GATEWAY_LEDGER_SYNC", ("normal", "full")),
             upstream_connect_timeout=_number(env, "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", 10.0),
             upstream_total_timeout=_number(env, "GATEWAY_UPSTREAM_TOTAL_TIMEOUT", 600.0),
             tiktoken_cache_dir=tiktoken_dir,

@@ -20,7 +20,11 @@ async def health(request: Request) -> Response:
         {
             "status": "ok" if serving else "degraded",
             "store": {"source": snapshot.source, "reachable": services.cache.store_ok},
-            "ledger": {"ready": services.ledger_ready},
+            "ledger": {
+                "ready": services.ledger_ready,
+                "batches": services.ledger.batches,
+                "rows": services.ledger.rows,
+            },
             "snapshot_age_seconds": round(age, 3),
             "active_models": len(snapshot.active_models),
         },
