@@ -1,15 +1,21 @@
-"""The app factory: a Starlette app built from a Settings object."""
+"""The app factory: a Starlette app built from a Settings object, behind a
+pure-ASGI dispatcher that sends the metered POST routes straight to their
+endpoints (they answer their own errors), past Starlette's middleware and
+router, which every other request goes through."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from billing.tokens import TokenCounter
 from gateway.api import admin, generate, health, openai
+from gateway.api.endpoint import ApiEndpoint
 from gateway.errors import (
     GatewayError,
     handle_gateway_error,
@@ -22,14 +28,14 @@ from gateway.settings import Settings
 
 def create_app(
     settings: Settings, *, admin_key: str, counter: TokenCounter | None = None
-) -> Starlette:
+) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with running(settings, admin_key, counter) as services:
             app.state.services = services
             yield
 
-    return Starlette(
+    app = Starlette(
         routes=[*openai.routes, *generate.routes, *admin.routes, *health.routes],
         exception_handlers={
             GatewayError: handle_gateway_error,
@@ -38,3 +44,26 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    fast = {
+        route.path: route.endpoint
+        for route in app.routes
+        if isinstance(route, Route)
+        and isinstance(route.endpoint, ApiEndpoint)
+        and "POST" in (route.methods or ())
+    }
+    return FastPaths(app, fast)
+
+
+class FastPaths:
+    def __init__(self, app: Starlette, endpoints: Mapping[str, ApiEndpoint]) -> None:
+        self.app = app
+        self._endpoints = dict(endpoints)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self._endpoints.get(scope["path"])
+            if endpoint is not None:
+                scope["app"] = self.app  # where the endpoint finds app.state
+                await endpoint(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

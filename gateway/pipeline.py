@@ -5,7 +5,6 @@ forward, settle. Handlers in `gateway.api` parse, call these, and respond.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -161,7 +160,7 @@ async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -
         max_tokens=max_tokens,
     )
     return Admitted(
-        request_id=f"req_{os.urandom(16).hex()}",
+        request_id=services.request_ids.next(),
         key=key,
         user=user,
         model=model,

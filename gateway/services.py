@@ -20,6 +20,7 @@ from config_store.cache import ConfigCache
 from config_store.defaults import BUILTIN_DEFAULTS
 from config_store.sqlite import SqliteStore
 from gateway.errors import GatewayError, unavailable
+from gateway.ids import RequestIds
 from gateway.providers.base import ChatProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
@@ -39,6 +40,7 @@ class Services:
     meter: Meter
     upstream: Upstream
     providers: dict[str, ChatProvider]  # by Provider.kind
+    request_ids: RequestIds = field(default_factory=RequestIds)
     ledger_ready: bool = False
     _ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

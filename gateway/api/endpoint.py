@@ -2,14 +2,14 @@
 
 The data plane's routes skip Starlette's Request and Response objects: the body
 is read straight from `receive`, a JSON reply goes out as two ASGI messages
-with prebuilt headers, and a GatewayError becomes its OpenAI-shaped answer
-here. What a handler returns is either `(payload, headers)` for a 200 JSON
-reply or an ASGI app (a stream) that answers by itself. Anything unexpected
-propagates to the app's 500 handler.
+with prebuilt headers, a GatewayError becomes its OpenAI-shaped answer here and
+anything unexpected a 500. A handler returns either `(payload, headers)` for a
+200 JSON reply or an ASGI app (a stream) that answers by itself.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
@@ -22,6 +22,12 @@ from gateway.services import Services
 Reply = tuple[bytes, Mapping[str, str]] | ASGIApp
 Handler = Callable[[Services, Headers, bytes], Awaitable[Reply]]
 _JSON = (b"content-type", b"application/json")
+_INTERNAL = orjson.dumps(
+    GatewayError(
+        500, "The gateway hit an internal error.", type="internal_error", code="internal_error"
+    ).body()
+)
+log = logging.getLogger("gateway.errors")
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -54,6 +60,10 @@ class ApiEndpoint:
             reply = await self._handler(services, Headers(scope=scope), body)
         except GatewayError as exc:
             await send_json(send, exc.status, orjson.dumps(exc.body()), exc.headers)
+            return
+        except Exception as exc:  # nothing was sent yet: answer 500, never a traceback
+            log.error("unhandled %s on %s", type(exc).__name__, scope["path"], exc_info=exc)
+            await send_json(send, 500, _INTERNAL, {})
             return
         if isinstance(reply, tuple):
             await send_json(send, 200, *reply)
