@@ -267,9 +267,9 @@ class FakeOpenAI:
         if with_usage:
             record["usage"] = record["computed_usage"]
             await send([], usage=record["usage"])
+        self._record(record)  # before the last bytes, so a client that is done sees it
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
-        self._record(record)
         return resp
 
     def _record(self, record: dict[str, Any]) -> None:
