@@ -81,4 +81,13 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         END;
         """,
     ),
+    (
+        2,
+        """
+        ALTER TABLE providers ADD COLUMN rpm INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE providers ADD COLUMN tpm INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE api_keys ADD COLUMN rpm INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE api_keys ADD COLUMN tpm INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 )

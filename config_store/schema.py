@@ -25,6 +25,8 @@ class Provider:
     api_key: str = ""  # a key stored in the database (plain until encryption lands)
     enabled: bool = True
     display_name: str = ""
+    rpm: int = 0  # requests per minute through this provider; 0 = no limit
+    tpm: int = 0  # tokens per minute (prompt + allowed output); 0 = no limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,8 @@ class ApiKey:
     name: str = ""
     revoked: bool = False
     created_at: datetime = EPOCH
+    rpm: int = 0  # requests per minute with this key; 0 = no limit
+    tpm: int = 0  # tokens per minute (prompt + allowed output); 0 = no limit
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,8 @@ def _provider(row: sqlite3.Row) -> Provider:
         api_key=row["api_key"],
         enabled=bool(row["enabled"]),
         display_name=row["display_name"],
+        rpm=row["rpm"],
+        tpm=row["tpm"],
     )
 
 
@@ -66,6 +68,8 @@ def _api_key(row: sqlite3.Row) -> ApiKey:
         name=row["name"],
         revoked=bool(row["revoked"]),
         created_at=datetime.fromisoformat(row["created_at"]),
+        rpm=row["rpm"],
+        tpm=row["tpm"],
     )
 
 
@@ -210,6 +214,8 @@ class SqliteStore:
             "api_key": provider.api_key,
             "enabled": int(provider.enabled),
             "display_name": provider.display_name,
+            "rpm": provider.rpm,
+            "tpm": provider.tpm,
         }
         return await self._put("providers", "id", values, overwrite)
 
@@ -249,5 +255,7 @@ class SqliteStore:
             "name": key.name,
             "revoked": int(key.revoked),
             "created_at": key.created_at.isoformat(),
+            "rpm": key.rpm,
+            "tpm": key.tpm,
         }
         return await self._put("api_keys", "key_hash", values, overwrite)

@@ -16,7 +16,7 @@ from starlette.datastructures import Headers
 from billing.ledger import LedgerEntry, LedgerError
 from billing.meter import Hold, InsufficientBalance, UnknownAccount
 from billing.pricing import Prices, Usage, cost_nano, hold_nano, prices_for, usd
-from config_store.schema import ApiKey, ModelConfig, User
+from config_store.schema import ApiKey, ModelConfig, Provider, User
 from gateway.auth import authenticate
 from gateway.errors import (
     bad_request,
@@ -26,6 +26,7 @@ from gateway.errors import (
     unavailable,
 )
 from gateway.providers.base import ChatCall, ChatProvider, ChatResult, credentials
+from gateway.ratelimit import Limit
 from gateway.services import Services
 
 # Fields whose tokens count towards the prompt besides the messages.
@@ -144,6 +145,8 @@ async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -
         if provider_row.kind == "mock"
         else credentials(provider_row, services.settings.env)
     )
+    if key.rpm or key.tpm or provider_row.rpm or provider_row.tpm:
+        services.limiter.admit(_limits(key, provider_row, prompt + output_cap))
     prices = prices_for(model, snapshot.tiers.get(user.tier_id))
     try:
         hold = await services.meter.hold(user.id, hold_nano(prompt, output_cap, prices))
@@ -177,6 +180,15 @@ async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -
 def prices_json(prices: Prices) -> str:
     """The copy of the prices kept on each ledger row; few distinct values, so cached."""
     return orjson.dumps(prices.as_dict()).decode()
+
+
+def _limits(key: ApiKey, provider: Provider, tokens: int) -> list[Limit]:
+    return [
+        Limit("key", key.key_hash, "requests", key.rpm, 1),
+        Limit("key", key.key_hash, "tokens", key.tpm, tokens),
+        Limit("provider", provider.id, "requests", provider.rpm, 1),
+        Limit("provider", provider.id, "tokens", provider.tpm, tokens),
+    ]
 
 
 def ledger_entry(admitted: Admitted, usage: Usage, cost: int) -> LedgerEntry:

@@ -24,6 +24,7 @@ from gateway.ids import RequestIds
 from gateway.providers.base import ChatProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
+from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings
 from gateway.upstream import Upstream
 
@@ -41,6 +42,7 @@ class Services:
     upstream: Upstream
     providers: dict[str, ChatProvider]  # by Provider.kind
     request_ids: RequestIds = field(default_factory=RequestIds)
+    limiter: RateLimiter = field(default_factory=RateLimiter)
     ledger_ready: bool = False
     _ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
