@@ -7,11 +7,13 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from config_store.sqlite import SqliteStore
 from config_store.store import StoreError
 from gateway.seed import admin_key, read_secret, seed
 from gateway.settings import Settings, SettingsError
+from gateway.vault import Vault, VaultError
 
 
 def _serve(settings: Settings, host: str, port: int) -> int:
@@ -19,6 +21,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
 
     from gateway.app import create_app
 
+    Vault(settings.secret_key)  # a malformed GATEWAY_SECRET_KEY stops us here, not mid-start
     key = admin_key(settings, create=True)
     assert key is not None
     demo = read_secret(settings.demo_key_file)
@@ -52,6 +55,28 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
+async def _set_provider_key(settings: Settings, provider_id: str) -> int:
+    plain = sys.stdin.readline().strip()
+    if not plain:
+        print("gateway: no key on standard input", file=sys.stderr)
+        return 2
+    sealed = Vault(settings.secret_key).seal(plain)
+    store = SqliteStore(settings.database)
+    await store.open()
+    try:
+        await store.migrate()
+        catalogue = await store.load()
+        found = [p for p in catalogue.providers if p.id == provider_id]
+        if not found:
+            print(f"gateway: no provider '{provider_id}'", file=sys.stderr)
+            return 2
+        await store.put_provider(replace(found[0], api_key=sealed))
+    finally:
+        await store.close()
+    print(f"stored an encrypted API key for '{provider_id}' (ending ...{plain[-4:]})")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gateway", description="LLM gateway with live metering")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=None)
     commands.add_parser("seed", help="load the demo catalogue, user and key (idempotent)")
     commands.add_parser("migrate", help="bring the database schema up to date")
+    commands.add_parser("new-secret-key", help="print a new key for GATEWAY_SECRET_KEY")
+    set_key = commands.add_parser(
+        "set-provider-key",
+        help="store a provider's API key, read from standard input, encrypted",
+    )
+    set_key.add_argument("provider")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -69,8 +100,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "seed":
             print(asyncio.run(seed(settings)))
             return 0
+        if args.command == "new-secret-key":
+            print(Vault.new_secret_key())
+            return 0
+        if args.command == "set-provider-key":
+            return asyncio.run(_set_provider_key(settings, args.provider))
         return asyncio.run(_migrate(settings))
-    except (SettingsError, StoreError) as exc:
+    except (SettingsError, StoreError, VaultError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
 

@@ -143,7 +143,7 @@ async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -
     base_url, api_key = (
         ("", "")
         if provider_row.kind == "mock"
-        else credentials(provider_row, services.settings.env)
+        else credentials(provider_row, services.settings.env, services.vault.reveal)
     )
     if key.rpm or key.tpm or provider_row.rpm or provider_row.tpm:
         services.limiter.admit(_limits(key, provider_row, prompt + output_cap))

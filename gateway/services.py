@@ -27,6 +27,7 @@ from gateway.providers.openai import OpenAIProvider
 from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings
 from gateway.upstream import Upstream
+from gateway.vault import Vault
 
 log = logging.getLogger("gateway")
 
@@ -41,6 +42,7 @@ class Services:
     meter: Meter
     upstream: Upstream
     providers: dict[str, ChatProvider]  # by Provider.kind
+    vault: Vault
     request_ids: RequestIds = field(default_factory=RequestIds)
     limiter: RateLimiter = field(default_factory=RateLimiter)
     ledger_ready: bool = False
@@ -99,6 +101,7 @@ async def running(
         meter=Meter(ledger),
         upstream=upstream,
         providers={"openai": OpenAIProvider(upstream), "mock": MockProvider(counter)},
+        vault=Vault(settings.secret_key),
     )
     await upstream.start()
     if not await cache.refresh():

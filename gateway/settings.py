@@ -60,7 +60,10 @@ class Settings:
     cache_ttl_seconds: float = 600.0
     # How often to retry the store while serving built-in defaults.
     store_retry_seconds: float = 5.0
-    admin_key: str = ""  # from GATEWAY_ADMIN_KEY; else the file data_dir/admin_key
+    admin_key: str = field(
+        default="", repr=False
+    )  # from GATEWAY_ADMIN_KEY; else the file data_dir/admin_key
+    secret_key: str = field(default="", repr=False)  # GATEWAY_SECRET_KEY: Fernet key
     access_log: bool = True
     ledger_max_batch: int = 512
     ledger_sync: str = "normal"  # "normal" (survives a process crash) or "full" (a power loss)
@@ -69,7 +72,7 @@ class Settings:
     tiktoken_cache_dir: Path = field(
         default_factory=lambda: Path(tempfile.gettempdir()) / "data-gym-cache"
     )
-    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
     @property
     def database(self) -> Path:
@@ -105,6 +108,7 @@ class Settings:
             cache_ttl_seconds=_number(env, "GATEWAY_CACHE_TTL_SECONDS", 600.0, minimum=1),
             store_retry_seconds=_number(env, "GATEWAY_STORE_RETRY_SECONDS", 5.0, minimum=0.1),
             admin_key=env.get("GATEWAY_ADMIN_KEY", ""),
+            secret_key=env.get("GATEWAY_SECRET_KEY", ""),
             access_log=_flag(env, "GATEWAY_ACCESS_LOG", True),
             ledger_max_batch=int(_number(env, "GATEWAY_LEDGER_MAX_BATCH", 512, minimum=1)),
             ledger_sync=_choice(env, "GATEWAY_LEDGER_SYNC", ("normal", "full")),

@@ -61,13 +61,20 @@ class ChatProvider(Protocol):
     async def chat_stream(self, call: ChatCall) -> ChatStream: ...
 
 
-def credentials(provider: Provider, env: Mapping[str, str]) -> tuple[str, str]:
+def credentials(
+    provider: Provider,
+    env: Mapping[str, str],
+    reveal: Callable[[str, str], str] = lambda stored, _: stored,
+) -> tuple[str, str]:
     """The base URL and API key to use: the environment variables the provider
-    row names win over the row's own values. Raises 503 when the key is missing."""
+    row names win over the row's own values (a stored key passes through
+    `reveal`, which decrypts it). Raises 503 when the key is missing."""
     base_url = (env.get(provider.base_url_env) if provider.base_url_env else None) or (
         provider.base_url
     )
-    api_key = (env.get(provider.api_key_env) if provider.api_key_env else None) or provider.api_key
+    api_key = (env.get(provider.api_key_env) if provider.api_key_env else None) or (
+        reveal(provider.api_key, provider.id) if provider.api_key else ""
+    )
     if not api_key:
         setting = (
             f"set the environment variable {provider.api_key_env}"
