@@ -90,4 +90,16 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE api_keys ADD COLUMN tpm INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        3,
+        """
+        ALTER TABLE model_configurations ADD COLUMN fallbacks TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE model_configurations
+            ADD COLUMN fallback_priority INTEGER NOT NULL DEFAULT 100;
+        ALTER TABLE providers ADD COLUMN fallback_priority INTEGER NOT NULL DEFAULT 100;
+        ALTER TABLE providers ADD COLUMN connect_timeout REAL NOT NULL DEFAULT 0;
+        ALTER TABLE providers ADD COLUMN read_timeout REAL NOT NULL DEFAULT 0;
+        ALTER TABLE providers ADD COLUMN total_timeout REAL NOT NULL DEFAULT 0;
+        """,
+    ),
 )

@@ -27,6 +27,10 @@ class Provider:
     display_name: str = ""
     rpm: int = 0  # requests per minute through this provider; 0 = no limit
     tpm: int = 0  # tokens per minute (prompt + allowed output); 0 = no limit
+    fallback_priority: int = 100  # lower is tried first among a model's fallbacks
+    connect_timeout: float = 0.0  # seconds; 0 = the gateway's default
+    read_timeout: float = 0.0  # seconds to the first byte and between chunks; 0 = none
+    total_timeout: float = 0.0  # seconds for the whole answer; 0 = the gateway's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,8 @@ class ModelConfig:
     cached_input_price_per_million: Decimal | None = None  # cache reads
     cache_write_price_per_million: Decimal | None = None  # cache writes (Anthropic)
     note: str = ""  # where the price comes from, or the assumption behind it
+    fallbacks: tuple[str, ...] = ()  # model ids to try, in order, when this one fails
+    fallback_priority: int = 100  # lower is tried first among a model's fallbacks
 
     @property
     def upstream_name(self) -> str:

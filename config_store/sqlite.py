@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
@@ -38,6 +39,10 @@ def _provider(row: sqlite3.Row) -> Provider:
         display_name=row["display_name"],
         rpm=row["rpm"],
         tpm=row["tpm"],
+        fallback_priority=row["fallback_priority"],
+        connect_timeout=row["connect_timeout"],
+        read_timeout=row["read_timeout"],
+        total_timeout=row["total_timeout"],
     )
 
 
@@ -57,6 +62,8 @@ def _model(row: sqlite3.Row) -> ModelConfig:
         upstream_model=row["upstream_model"],
         tokenizer=row["tokenizer"],
         note=row["note"],
+        fallbacks=tuple(json.loads(row["fallbacks"])),
+        fallback_priority=row["fallback_priority"],
     )
 
 
@@ -216,6 +223,10 @@ class SqliteStore:
             "display_name": provider.display_name,
             "rpm": provider.rpm,
             "tpm": provider.tpm,
+            "fallback_priority": provider.fallback_priority,
+            "connect_timeout": provider.connect_timeout,
+            "read_timeout": provider.read_timeout,
+            "total_timeout": provider.total_timeout,
         }
         return await self._put("providers", "id", values, overwrite)
 
@@ -235,6 +246,8 @@ class SqliteStore:
             "upstream_model": model.upstream_model,
             "tokenizer": model.tokenizer,
             "note": model.note,
+            "fallbacks": json.dumps(list(model.fallbacks)),
+            "fallback_priority": model.fallback_priority,
         }
         return await self._put("model_configurations", "id", values, overwrite)
 

@@ -13,6 +13,9 @@
       503 service_unavailable     provider without credentials, store down
       504 upstream_timeout        the provider did not answer in time
 
+Errors a provider caused are `retryable`: before the first byte reaches the
+client, the gateway tries again or falls back to the next model.
+
 Foreign exceptions (aiohttp, sqlite, ...) are translated into GatewayError
 where they enter, `from exc` kept, so handlers only ever raise this type.
 """
@@ -40,8 +43,10 @@ class GatewayError(Exception):
         code: str | None = None,
         param: str | None = None,
         headers: Mapping[str, str] | None = None,
+        retryable: bool = False,
     ) -> None:
         super().__init__(message)
+        self.retryable = retryable  # another attempt (or the next model) may succeed
         self.status = status
         self.message = message
         self.type = type
@@ -100,7 +105,8 @@ def unavailable(message: str, code: str = "service_unavailable") -> GatewayError
 
 
 def upstream_error(message: str, status: int = 502, code: str = "upstream_error") -> GatewayError:
-    return GatewayError(status, message, type="upstream_error", code=code)
+    """A provider failed (connection, timeout, 5xx, bad answer): worth a fallback."""
+    return GatewayError(status, message, type="upstream_error", code=code, retryable=True)
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}

@@ -5,7 +5,7 @@ forward, settle. Handlers in `gateway.api` parse, call these, and respond.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,16 +16,26 @@ from starlette.datastructures import Headers
 from billing.ledger import LedgerEntry, LedgerError
 from billing.meter import Hold, InsufficientBalance, UnknownAccount
 from billing.pricing import Prices, Usage, cost_nano, hold_nano, prices_for, usd
-from config_store.schema import ApiKey, ModelConfig, Provider, User
+from config_store.cache import Snapshot
+from config_store.schema import ApiKey, ModelConfig, PricingTier, Provider, User
 from gateway.auth import authenticate
 from gateway.errors import (
+    GatewayError,
     bad_request,
     insufficient_quota,
     invalid_api_key,
     model_not_found,
     unavailable,
 )
-from gateway.providers.base import ChatCall, ChatProvider, ChatResult, credentials
+from gateway.fallback import first_success
+from gateway.providers.base import (
+    ChatCall,
+    ChatProvider,
+    ChatResult,
+    ChatStream,
+    Chunk,
+    credentials,
+)
 from gateway.ratelimit import Limit
 from gateway.services import Services
 
@@ -33,20 +43,48 @@ from gateway.services import Services
 _PROMPT_EXTRAS = ("tools", "functions", "response_format", "tool_choice")
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One model of a request's chain, ready to be called."""
+
+    model: ModelConfig
+    provider: Provider
+    adapter: ChatProvider
+    call: ChatCall
+    prices: Prices
+    prompt: int  # estimated with this model's tokenizer
+    output_cap: int
+
+    @property
+    def worst_case_nano(self) -> int:
+        return hold_nano(self.prompt, self.output_cap, self.prices)
+
+
 @dataclass(slots=True)
 class Admitted:
-    """A request that passed every check and holds its worst-case cost."""
+    """A request that passed every check and holds its worst-case cost: the
+    most that any model of its chain could cost. `served` is the model that
+    answers; it starts as the requested one and moves down the chain on failure."""
 
     request_id: str
     key: ApiKey
     user: User
-    model: ModelConfig
-    prices: Prices
-    prompt_estimate: int
+    chain: list[Candidate]
+    served: Candidate
     hold: Hold
-    call: ChatCall
-    provider: ChatProvider
     started_at: str
+
+    @property
+    def model(self) -> ModelConfig:
+        return self.served.model
+
+    @property
+    def prices(self) -> Prices:
+        return self.served.prices
+
+    @property
+    def prompt_estimate(self) -> int:
+        return self.served.prompt
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -106,27 +144,90 @@ def validate_chat(body: Mapping[str, Any]) -> tuple[str, list[Any], int | None, 
 
 async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -> Admitted:
     await services.ensure_ledger()  # no store, no ledger: nothing can be billed
-    cache = services.cache
-    snapshot = cache.snapshot
+    snapshot = services.cache.snapshot
     key, user = authenticate(headers, snapshot)
     model_name, messages, max_tokens, _ = validate_chat(body)
-    model = cache.model(model_name)
+    model = services.cache.model(model_name)
     if model is None or not model.is_active:
         raise model_not_found(model_name)
-    provider_row = snapshot.providers.get(model.provider)
-    adapter = services.providers.get(provider_row.kind) if provider_row else None
-    if provider_row is None or adapter is None:
+    chain = _chain(services, snapshot, model, body, messages, max_tokens, user)
+    first = chain[0]
+    if key.rpm or key.tpm or first.provider.rpm or first.provider.tpm:
+        services.limiter.admit(_limits(key, first.provider, first.prompt + first.output_cap))
+    worst = max(candidate.worst_case_nano for candidate in chain)
+    try:
+        hold = await services.meter.hold(user.id, worst)
+    except InsufficientBalance as exc:
+        raise insufficient_quota(usd(max(exc.available_nano, 0)), usd(exc.needed_nano)) from None
+    except UnknownAccount:
+        raise invalid_api_key("This API key belongs to no account.") from None
+    return Admitted(
+        request_id=services.request_ids.next(),
+        key=key,
+        user=user,
+        chain=chain,
+        served=first,
+        hold=hold,
+        started_at=datetime.now(UTC).isoformat(),
+    )
+
+
+def _chain(
+    services: Services,
+    snapshot: Snapshot,
+    model: ModelConfig,
+    body: Mapping[str, Any],
+    messages: list[Any],
+    max_tokens: int | None,
+    user: User,
+) -> list[Candidate]:
+    """The requested model (its problems are the request's errors), then its
+    fallbacks that can serve it, ordered by provider and model priority."""
+    tier = snapshot.tiers.get(user.tier_id)
+    extras = [body.get(name) for name in _PROMPT_EXTRAS]
+    prompts: dict[str, int] = {}
+
+    def candidate(m: ModelConfig) -> Candidate:
+        if m.tokenizer not in prompts:
+            prompts[m.tokenizer] = services.counter.count_prompt(messages, m.tokenizer, extras)
+        return _candidate(services, snapshot, m, body, prompts[m.tokenizer], max_tokens, tier)
+
+    chain = [candidate(model)]
+    if not model.fallbacks:
+        return chain
+    ranked = []
+    for position, model_id in enumerate(model.fallbacks):
+        fallback = snapshot.models.get(model_id)
+        if fallback is None or not fallback.is_active or fallback.model_id == model.model_id:
+            continue
+        try:
+            option = candidate(fallback)
+        except GatewayError:
+            continue  # cannot serve this request (no credentials, too small a window, ...)
+        rank = (option.provider.fallback_priority, fallback.fallback_priority, position)
+        ranked.append((rank, option))
+    return chain + [option for _, option in sorted(ranked, key=lambda pair: pair[0])]
+
+
+def _candidate(
+    services: Services,
+    snapshot: Snapshot,
+    model: ModelConfig,
+    body: Mapping[str, Any],
+    prompt: int,
+    max_tokens: int | None,
+    tier: PricingTier | None,
+) -> Candidate:
+    provider = snapshot.providers.get(model.provider)
+    adapter = services.providers.get(provider.kind) if provider else None
+    if provider is None or adapter is None:
         raise unavailable(
-            f"The model '{model_name}' is served by '{model.provider}', "
+            f"The model '{model.model_id}' is served by '{model.provider}', "
             "which this gateway cannot reach.",
             code="provider_unavailable",
         )
-    if not provider_row.enabled:
-        raise unavailable(
-            f"The provider '{provider_row.id}' is disabled.", code="provider_unavailable"
-        )
-    extras = [body.get(name) for name in _PROMPT_EXTRAS]
-    prompt = services.counter.count_prompt(messages, model.tokenizer, extras)
+    if not provider.enabled:
+        raise unavailable(f"The provider '{provider.id}' is disabled.", code="provider_unavailable")
     window = model.context_window_size
     if prompt + (max_tokens or 0) > window:
         raise bad_request(
@@ -142,38 +243,12 @@ async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -
     )
     base_url, api_key = (
         ("", "")
-        if provider_row.kind == "mock"
-        else credentials(provider_row, services.settings.env, services.vault.reveal)
+        if provider.kind == "mock"
+        else credentials(provider, services.settings.env, services.vault.reveal)
     )
-    if key.rpm or key.tpm or provider_row.rpm or provider_row.tpm:
-        services.limiter.admit(_limits(key, provider_row, prompt + output_cap))
-    prices = prices_for(model, snapshot.tiers.get(user.tier_id))
-    try:
-        hold = await services.meter.hold(user.id, hold_nano(prompt, output_cap, prices))
-    except InsufficientBalance as exc:
-        raise insufficient_quota(usd(max(exc.available_nano, 0)), usd(exc.needed_nano)) from None
-    except UnknownAccount:
-        raise invalid_api_key("This API key belongs to no account.") from None
-    call = ChatCall(
-        body=body,
-        model=model,
-        provider=provider_row,
-        base_url=base_url,
-        api_key=api_key,
-        max_tokens=max_tokens,
-    )
-    return Admitted(
-        request_id=services.request_ids.next(),
-        key=key,
-        user=user,
-        model=model,
-        prices=prices,
-        prompt_estimate=prompt,
-        hold=hold,
-        call=call,
-        provider=adapter,
-        started_at=datetime.now(UTC).isoformat(),
-    )
+    call = ChatCall(body, model, provider, base_url, api_key, max_tokens)
+    prices = prices_for(model, tier)
+    return Candidate(model, provider, adapter, call, prices, prompt, output_cap)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -262,12 +337,67 @@ def message_texts(result: ChatResult) -> list[str]:
 
 
 async def complete(services: Services, admitted: Admitted) -> tuple[ChatResult, Usage, int, int]:
-    """Forward a non-streaming request and settle it: (result, usage, cost, balance)."""
+    """Forward a non-streaming request down its chain and settle it:
+    (result, usage, cost, balance) of the model that served it."""
     try:
-        result = await admitted.provider.chat(admitted.call)
-    except BaseException:  # an upstream failure, or cancellation: no charge
+        served, result = await first_success(
+            admitted.chain,
+            _provider_id,
+            _chat,
+            services.cooldowns,
+            max_retry_wait=services.settings.max_retry_wait,
+        )
+    except BaseException:  # failed everywhere, or cancelled: no charge
         services.meter.release(admitted.hold)
         raise
+    admitted.served = served
     usage = result.usage or counted_usage(services, admitted, message_texts(result))
     cost, balance = await settle(services, admitted, usage)
     return result, usage, cost, balance
+
+
+async def open_stream(services: Services, admitted: Admitted) -> ChatStream:
+    """Open a stream down the chain; a stream counts as open once its first
+    chunk arrived, so a provider that fails before that is fallen back from."""
+    try:
+        served, stream = await first_success(
+            admitted.chain,
+            _provider_id,
+            _primed_stream,
+            services.cooldowns,
+            max_retry_wait=services.settings.max_retry_wait,
+        )
+    except BaseException:  # nothing reached the client: no charge
+        services.meter.release(admitted.hold)
+        raise
+    admitted.served = served
+    return stream  # type: ignore[no-any-return]
+
+
+def _provider_id(candidate: Candidate) -> str:
+    return candidate.provider.id
+
+
+async def _chat(candidate: Candidate) -> ChatResult:
+    return await candidate.adapter.chat(candidate.call)
+
+
+async def _primed_stream(candidate: Candidate) -> ChatStream:
+    stream = await candidate.adapter.chat_stream(candidate.call)
+    try:
+        first = await anext(stream.chunks)
+    except StopAsyncIteration:
+        return stream
+    except BaseException:
+        if stream.close is not None:
+            stream.close()
+        raise
+    rest = stream.chunks
+
+    async def chunks() -> AsyncIterator[Chunk]:
+        yield first
+        async for chunk in rest:
+            yield chunk
+
+    stream.chunks = chunks()
+    return stream

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+
+import aiohttp
 
 from billing.ledger import LedgerError, SqliteLedger
 from billing.meter import Meter
@@ -20,6 +22,7 @@ from config_store.cache import ConfigCache
 from config_store.defaults import BUILTIN_DEFAULTS
 from config_store.sqlite import SqliteStore
 from gateway.errors import GatewayError, unavailable
+from gateway.fallback import Cooldowns
 from gateway.ids import RequestIds
 from gateway.providers.base import ChatProvider
 from gateway.providers.mock import MockProvider
@@ -45,6 +48,7 @@ class Services:
     vault: Vault
     request_ids: RequestIds = field(default_factory=RequestIds)
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    cooldowns: Cooldowns = field(default_factory=Cooldowns)
     ledger_ready: bool = False
     _ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -69,6 +73,29 @@ class Services:
                         code="store_unavailable",
                     ) from exc
                 self.ledger_ready = True
+
+
+def _provider_timeouts(
+    cache: ConfigCache, settings: Settings
+) -> Callable[[str], aiohttp.ClientTimeout | None]:
+    """A provider's own timeouts (from its row), where it has any."""
+    made: dict[tuple[float, float, float], aiohttp.ClientTimeout] = {}
+
+    def lookup(provider_id: str) -> aiohttp.ClientTimeout | None:
+        row = cache.snapshot.providers.get(provider_id)
+        if row is None or not (row.connect_timeout or row.read_timeout or row.total_timeout):
+            return None
+        key = (row.connect_timeout, row.read_timeout, row.total_timeout)
+        timeout = made.get(key)
+        if timeout is None:
+            timeout = made[key] = aiohttp.ClientTimeout(
+                total=row.total_timeout or settings.upstream_total_timeout or None,
+                sock_connect=row.connect_timeout or settings.upstream_connect_timeout or None,
+                sock_read=row.read_timeout or None,
+            )
+        return timeout
+
+    return lookup
 
 
 @asynccontextmanager
@@ -102,7 +129,13 @@ async def running(
         upstream=upstream,
         providers={"openai": OpenAIProvider(upstream), "mock": MockProvider(counter)},
         vault=Vault(settings.secret_key),
+        cooldowns=Cooldowns(
+            failures=settings.cooldown_failures,
+            window=settings.cooldown_window,
+            seconds=settings.cooldown_seconds,
+        ),
     )
+    upstream.timeouts_for = _provider_timeouts(cache, settings)
     await upstream.start()
     if not await cache.refresh():
         log.error("config store unavailable at start-up; serving built-in defaults")

@@ -67,6 +67,10 @@ class Settings:
     access_log: bool = True
     ledger_max_batch: int = 512
     ledger_sync: str = "normal"  # "normal" (survives a process crash) or "full" (a power loss)
+    max_retry_wait: float = 2.0  # longest Retry-After honoured before trying the same model again
+    cooldown_failures: int = 3  # failures of one provider within the window...
+    cooldown_window: float = 60.0
+    cooldown_seconds: float = 30.0  # ...skip it for this long
     upstream_connect_timeout: float = 10.0
     upstream_total_timeout: float = 600.0
     tiktoken_cache_dir: Path = field(
@@ -112,6 +116,10 @@ class Settings:
             access_log=_flag(env, "GATEWAY_ACCESS_LOG", True),
             ledger_max_batch=int(_number(env, "GATEWAY_LEDGER_MAX_BATCH", 512, minimum=1)),
             ledger_sync=_choice(env, "GATEWAY_LEDGER_SYNC", ("normal", "full")),
+            max_retry_wait=_number(env, "GATEWAY_MAX_RETRY_WAIT_SECONDS", 2.0),
+            cooldown_failures=int(_number(env, "GATEWAY_COOLDOWN_FAILURES", 3, minimum=1)),
+            cooldown_window=_number(env, "GATEWAY_COOLDOWN_WINDOW_SECONDS", 60.0),
+            cooldown_seconds=_number(env, "GATEWAY_COOLDOWN_SECONDS", 30.0),
             upstream_connect_timeout=_number(env, "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", 10.0),
             upstream_total_timeout=_number(env, "GATEWAY_UPSTREAM_TOTAL_TIMEOUT", 600.0),
             tiktoken_cache_dir=tiktoken_dir,

@@ -9,7 +9,7 @@ where they enter, so no caller sees them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -60,11 +60,22 @@ def _translate(exc: BaseException, provider: str) -> GatewayError:
     )
 
 
+TimeoutsFor = Callable[[str], aiohttp.ClientTimeout | None]
+
+
 class Upstream:
-    def __init__(self, *, connect_timeout: float = 10.0, total_timeout: float = 600.0) -> None:
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = 10.0,
+        total_timeout: float = 600.0,
+        timeouts_for: TimeoutsFor | None = None,
+    ) -> None:
         self._timeout = aiohttp.ClientTimeout(
             total=total_timeout or None, sock_connect=connect_timeout or None
         )
+        # A provider's own timeouts, looked up by its id; None means the defaults.
+        self.timeouts_for: TimeoutsFor = timeouts_for or (lambda _: None)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -89,7 +100,10 @@ class Upstream:
         self, url: str, headers: Mapping[str, str], body: bytes, *, provider: str
     ) -> UpstreamResponse:
         try:
-            async with self.session.post(url, data=body, headers=headers) as response:
+            timeout = self.timeouts_for(provider) or self._timeout
+            async with self.session.post(
+                url, data=body, headers=headers, timeout=timeout
+            ) as response:
                 payload = await response.read()
                 return UpstreamResponse(response.status, response.headers, payload)
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -100,7 +114,8 @@ class Upstream:
     ) -> UpstreamStream | UpstreamResponse:
         """A 2xx answer comes back open, as a stream; any other is read whole."""
         try:
-            response = await self.session.post(url, data=body, headers=headers)
+            timeout = self.timeouts_for(provider) or self._timeout
+            response = await self.session.post(url, data=body, headers=headers, timeout=timeout)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _translate(exc, provider) from exc
         if 200 <= response.status < 300:

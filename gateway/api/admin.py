@@ -20,7 +20,8 @@ def admin_services(request: Request) -> Services:
 
 
 async def cache_stats(request: Request) -> Response:
-    return JSON(admin_services(request).cache.stats())
+    services = admin_services(request)
+    return JSON({**services.cache.stats(), "cooling_down": services.cooldowns.status()})
 
 
 async def cache_refresh(request: Request) -> Response:

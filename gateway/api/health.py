@@ -27,6 +27,7 @@ async def health(request: Request) -> Response:
             },
             "snapshot_age_seconds": round(age, 3),
             "active_models": len(snapshot.active_models),
+            "cooling_down": services.cooldowns.status(),
         },
         status_code=200 if serving else 503,
     )

@@ -11,8 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.api.endpoint import ApiEndpoint, Reply
-from gateway.pipeline import Admitted, admit, complete, cost_headers, parse_body, usage_body
-from gateway.providers.base import ChatStream
+from gateway.pipeline import admit, complete, cost_headers, open_stream, parse_body, usage_body
 from gateway.services import Services
 from gateway.streaming import MeteredStream
 
@@ -38,7 +37,7 @@ async def chat_completions(services: Services, headers: Headers, raw: bytes) -> 
     body = parse_body(raw)
     admitted = await admit(services, headers, body)
     if body.get("stream") is True:
-        stream = await _open_stream(services, admitted)
+        stream = await open_stream(services, admitted)
         return MeteredStream(
             services,
             admitted,
@@ -49,14 +48,6 @@ async def chat_completions(services: Services, headers: Headers, raw: bytes) -> 
     result, usage, cost, balance = await complete(services, admitted)
     result.body["usage"] = usage_body(usage, cost)
     return orjson.dumps(result.body), cost_headers(admitted, cost, balance)
-
-
-async def _open_stream(services: Services, admitted: Admitted) -> ChatStream:
-    try:
-        return await admitted.provider.chat_stream(admitted.call)
-    except BaseException:  # nothing reached the client: no charge
-        services.meter.release(admitted.hold)
-        raise
 
 
 async def list_models(request: Request) -> Response:

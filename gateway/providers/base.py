@@ -125,6 +125,7 @@ def upstream_failure(
             type="rate_limit_exceeded",
             code="rate_limit_exceeded",
             headers=retry,
+            retryable=True,
         )
     if 400 <= status < 500:
         return GatewayError(status, f"The provider '{provider}' refused the request: {message}")
