@@ -27,6 +27,8 @@ log = logging.getLogger("gateway.ledger")
 
 # In-loop mode checkpoints the WAL itself, in the worker thread, after this many rows.
 CHECKPOINT_EVERY_ROWS = 4096
+# How long a write on the event loop may wait for another writer's lock.
+_LOOP_BUSY_MS = 2
 
 
 class LedgerError(Exception):
@@ -127,6 +129,9 @@ class SqliteLedger:
         # for the disk (fsync) at every commit, which survives a power loss too.
         db.execute(f"PRAGMA synchronous = {self._synchronous}")
         if self._in_loop:
+            # On the loop, never wait for another writer's lock: on SQLITE_BUSY
+            # the batch is handed to the worker thread, which may wait.
+            db.execute(f"PRAGMA busy_timeout = {_LOOP_BUSY_MS}")
             db.execute("PRAGMA wal_autocheckpoint = 0")
             self._checkpoint_db = sqlite3.connect(
                 self._path, isolation_level=None, check_same_thread=False
@@ -207,7 +212,12 @@ class SqliteLedger:
                 del self._queue[: len(batch)]
                 entries = [entry for entry, _ in batch]
                 if self._in_loop:
-                    failures = self._write(entries)
+                    try:
+                        failures = self._write(entries)
+                    except _Busy:
+                        failures = await loop.run_in_executor(
+                            self._executor, self._write_patiently, entries
+                        )
                     self._maybe_checkpoint(len(entries))
                 else:
                     failures = await loop.run_in_executor(self._executor, self._write, entries)
@@ -232,6 +242,11 @@ class SqliteLedger:
         try:
             db.execute(_insert_many(len(entries)), [v for e in entries for v in e.row()])
             return {}
+        except sqlite3.OperationalError as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise _Busy from exc
         except sqlite3.Error:
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -243,6 +258,23 @@ class SqliteLedger:
                 failures[index] = f"ledger write failed: {exc}"
                 log.error("ledger row %s not written: %s", entry.request_id, exc)
         return failures
+
+    def _write_patiently(self, entries: Sequence[LedgerEntry]) -> dict[int, str]:
+        """In the worker thread: wait for another writer's lock as long as SQLite's
+        usual busy timeout allows."""
+        assert self._db is not None
+        self._db.execute("PRAGMA busy_timeout = 5000")
+        try:
+            return self._write(entries)
+        except _Busy as exc:
+            error = f"ledger write failed: the database stayed locked ({exc.__cause__})"
+            return dict.fromkeys(range(len(entries)), error)
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout = {_LOOP_BUSY_MS}")
+
+
+class _Busy(Exception):
+    """Another connection holds the database's write lock."""
 
 
 def _log_checkpoint_failure(future: asyncio.Future[None]) -> None:

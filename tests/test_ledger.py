@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -63,4 +64,24 @@ async def test_a_bad_row_fails_alone(tmp_path: Path):
     assert isinstance(results[1], LedgerError)
     assert await ledger.balance("u1") == -16
     assert await ledger.balance("nobody") is None
+    await ledger.close()
+
+
+async def test_a_writer_holding_the_lock_does_not_stall_the_loop(tmp_path: Path):
+    path = tmp_path / "ledger.db"
+    await fresh_db(path)
+    ledger = SqliteLedger(path)
+    await ledger.start()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's write transaction
+    committed = ledger.submit(charge("while-locked", 3))
+    started = time.monotonic()
+    for _ in range(30):  # the loop keeps running while the batch waits for the lock
+        await asyncio.sleep(0.01)
+    assert time.monotonic() - started < 1.0  # not blocked by SQLite's 5 s busy wait
+    assert not committed.done()
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(committed, timeout=5)
+    assert await ledger.balance("u1") == -3
     await ledger.close()
