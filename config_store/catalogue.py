@@ -61,6 +61,8 @@ def _m(
     write: str | None = None,
     note: str = _LIST,
     upstream: str = "",
+    mode: str = "chat",
+    tokenizer: str = "",
 ) -> ModelConfig:
     """One catalogue row; prices are decimal strings, USD per million tokens."""
     return ModelConfig(
@@ -73,10 +75,11 @@ def _m(
         max_output_tokens=max_out,
         created_at=EPOCH,
         upstream_model=upstream,
-        tokenizer=_TOKENIZER[provider],
+        tokenizer=tokenizer or _TOKENIZER[provider],
         cached_input_price_per_million=None if cached is None else Decimal(cached),
         cache_write_price_per_million=None if write is None else Decimal(write),
         note=note,
+        mode=mode,
     )
 
 
@@ -103,6 +106,8 @@ _GEM10_PRO = ("0.50", "1.50")
 _SONNET_35 = ("3.00", "15.00", "0.30", "3.75")
 _HAIKU_35 = ("0.80", "4.00", "0.08", "1.00")
 _OPUS_3 = ("15.00", "75.00", "1.50", "18.75")
+
+_EMBEDDING = {"mode": "embedding", "tokenizer": "cl100k_base"}
 
 # Columns: id, model_id, provider, context, max output, input, output, cached input (read),
 # cache write; then an optional note. Prices are USD per million tokens.
@@ -154,5 +159,9 @@ DEMO_MODELS: tuple[ModelConfig, ...] = (
     _m("305", "claude-3-5-sonnet-latest", _AN, 200_000, 8_192, *_SONNET_35, note=_N_SONNET),
     _m("306", "claude-3-5-haiku-latest", _AN, 200_000, 8_192, *_HAIKU_35, note=_N_HAIKU),
     # Local mock.
+    # OpenAI embeddings: input tokens only (cl100k_base); 8,191 tokens per input.
+    _m("131", "text-embedding-3-small", _OA, 8_191, 0, "0.02", "0", **_EMBEDDING),
+    _m("132", "text-embedding-3-large", _OA, 8_191, 0, "0.13", "0", **_EMBEDDING),
+    _m("133", "text-embedding-ada-002", _OA, 8_191, 0, "0.10", "0", **_EMBEDDING),
     _m("900", "mock-1", "mock", 128_000, 16_384, "0.15", "0.60", "0.075", note=_N_MOCK),
 )

@@ -102,4 +102,10 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE providers ADD COLUMN total_timeout REAL NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        4,
+        """
+        ALTER TABLE model_configurations ADD COLUMN mode TEXT NOT NULL DEFAULT 'chat';
+        """,
+    ),
 )

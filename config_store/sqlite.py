@@ -62,6 +62,7 @@ def _model(row: sqlite3.Row) -> ModelConfig:
         upstream_model=row["upstream_model"],
         tokenizer=row["tokenizer"],
         note=row["note"],
+        mode=row["mode"],
         fallbacks=tuple(json.loads(row["fallbacks"])),
         fallback_priority=row["fallback_priority"],
     )
@@ -246,6 +247,7 @@ class SqliteStore:
             "upstream_model": model.upstream_model,
             "tokenizer": model.tokenizer,
             "note": model.note,
+            "mode": model.mode,
             "fallbacks": json.dumps(list(model.fallbacks)),
             "fallback_priority": model.fallback_priority,
         }

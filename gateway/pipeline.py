@@ -5,7 +5,7 @@ forward, settle. Handlers in `gateway.api` parse, call these, and respond.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +34,7 @@ from gateway.providers.base import (
     ChatResult,
     ChatStream,
     Chunk,
+    EmbeddingProvider,
     credentials,
 )
 from gateway.ratelimit import Limit
@@ -143,14 +144,88 @@ def validate_chat(body: Mapping[str, Any]) -> tuple[str, list[Any], int | None, 
 
 
 async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -> Admitted:
+    """A chat request, admitted or refused."""
     await services.ensure_ledger()  # no store, no ledger: nothing can be billed
     snapshot = services.cache.snapshot
     key, user = authenticate(headers, snapshot)
     model_name, messages, max_tokens, _ = validate_chat(body)
+    extras = [body.get(name) for name in _PROMPT_EXTRAS]
+
+    def prompt_of(model: ModelConfig) -> int:
+        return services.counter.count_prompt(messages, model.tokenizer, extras)
+
+    return await _admit(
+        services, snapshot, key, user, body, model_name, "chat", prompt_of, max_tokens
+    )
+
+
+async def admit_embedding(
+    services: Services, headers: Headers, body: Mapping[str, Any]
+) -> Admitted:
+    """An embeddings request: its input is the whole prompt, and there is no output."""
+    await services.ensure_ledger()
+    snapshot = services.cache.snapshot
+    key, user = authenticate(headers, snapshot)
+    model_name, inputs = validate_embedding(body)
+
+    def prompt_of(model: ModelConfig) -> int:
+        return sum(
+            len(item) if isinstance(item, list) else services.counter.count(item, model.tokenizer)
+            for item in inputs
+        )
+
+    return await _admit(services, snapshot, key, user, body, model_name, "embedding", prompt_of, 0)
+
+
+def validate_embedding(body: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad_request("'model' must be a non-empty string.", param="model", code="invalid_type")
+    raw = body.get("input")
+    if isinstance(raw, str) or (isinstance(raw, list) and raw and all(_is_int(t) for t in raw)):
+        inputs: list[Any] = [raw]
+    elif isinstance(raw, list) and raw and all(_is_text_or_tokens(i) for i in raw):
+        inputs = raw
+    else:
+        raise bad_request(
+            "'input' must be a non-empty string, array of strings, or array of token arrays.",
+            param="input",
+            code="invalid_type",
+        )
+    return model, inputs
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_text_or_tokens(item: Any) -> bool:
+    if isinstance(item, str):
+        return bool(item)
+    return isinstance(item, list) and bool(item) and all(_is_int(t) for t in item)
+
+
+async def _admit(
+    services: Services,
+    snapshot: Snapshot,
+    key: ApiKey,
+    user: User,
+    body: Mapping[str, Any],
+    model_name: str,
+    mode: str,
+    prompt_of: Callable[[ModelConfig], int],
+    max_tokens: int | None,
+) -> Admitted:
     model = services.cache.model(model_name)
     if model is None or not model.is_active:
         raise model_not_found(model_name)
-    chain = _chain(services, snapshot, model, body, messages, max_tokens, user)
+    if model.mode != mode:
+        raise bad_request(
+            f"The model '{model_name}' is a {model.mode} model; it does not serve {mode} requests.",
+            param="model",
+            code="unsupported_model",
+        )
+    chain = _chain(services, snapshot, model, body, prompt_of, max_tokens, user)
     first = chain[0]
     if key.rpm or key.tpm or first.provider.rpm or first.provider.tpm:
         services.limiter.admit(_limits(key, first.provider, first.prompt + first.output_cap))
@@ -177,19 +252,18 @@ def _chain(
     snapshot: Snapshot,
     model: ModelConfig,
     body: Mapping[str, Any],
-    messages: list[Any],
+    prompt_of: Callable[[ModelConfig], int],
     max_tokens: int | None,
     user: User,
 ) -> list[Candidate]:
     """The requested model (its problems are the request's errors), then its
     fallbacks that can serve it, ordered by provider and model priority."""
     tier = snapshot.tiers.get(user.tier_id)
-    extras = [body.get(name) for name in _PROMPT_EXTRAS]
     prompts: dict[str, int] = {}
 
     def candidate(m: ModelConfig) -> Candidate:
         if m.tokenizer not in prompts:
-            prompts[m.tokenizer] = services.counter.count_prompt(messages, m.tokenizer, extras)
+            prompts[m.tokenizer] = prompt_of(m)
         return _candidate(services, snapshot, m, body, prompts[m.tokenizer], max_tokens, tier)
 
     chain = [candidate(model)]
@@ -199,6 +273,8 @@ def _chain(
     for position, model_id in enumerate(model.fallbacks):
         fallback = snapshot.models.get(model_id)
         if fallback is None or not fallback.is_active or fallback.model_id == model.model_id:
+            continue
+        if fallback.mode != model.mode:
             continue
         try:
             option = candidate(fallback)
@@ -372,6 +448,36 @@ async def open_stream(services: Services, admitted: Admitted) -> ChatStream:
         raise
     admitted.served = served
     return stream  # type: ignore[no-any-return]
+
+
+async def embed(services: Services, admitted: Admitted) -> tuple[ChatResult, Usage, int, int]:
+    """Forward an embeddings request down its chain and settle it."""
+    try:
+        served, result = await first_success(
+            admitted.chain,
+            _provider_id,
+            _embed,
+            services.cooldowns,
+            max_retry_wait=services.settings.max_retry_wait,
+        )
+    except BaseException:
+        services.meter.release(admitted.hold)
+        raise
+    admitted.served = served
+    usage = result.usage or Usage(prompt_tokens=admitted.prompt_estimate, completion_tokens=0)
+    cost, balance = await settle(services, admitted, usage)
+    return result, usage, cost, balance
+
+
+async def _embed(candidate: Candidate) -> ChatResult:
+    adapter = candidate.adapter
+    if not isinstance(adapter, EmbeddingProvider):
+        raise bad_request(
+            f"The provider '{candidate.provider.id}' does not serve embeddings.",
+            param="model",
+            code="unsupported_model",
+        )
+    return await adapter.embed(candidate.call)
 
 
 def _provider_id(candidate: Candidate) -> str:

@@ -1,4 +1,4 @@
-"""The OpenAI-compatible routes: /v1/chat/completions and /v1/models."""
+"""The OpenAI-compatible routes: /v1/chat/completions, /v1/embeddings, /v1/models."""
 
 from __future__ import annotations
 
@@ -10,8 +10,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from billing.pricing import usd
 from gateway.api.endpoint import ApiEndpoint, Reply
-from gateway.pipeline import admit, complete, cost_headers, open_stream, parse_body, usage_body
+from gateway.pipeline import (
+    admit,
+    admit_embedding,
+    complete,
+    cost_headers,
+    embed,
+    open_stream,
+    parse_body,
+    usage_body,
+)
 from gateway.services import Services
 from gateway.streaming import MeteredStream
 
@@ -65,7 +75,21 @@ async def list_models(request: Request) -> Response:
     return JSON({"object": "list", "data": data})
 
 
+
+
+async def embeddings(services: Services, headers: Headers, raw: bytes) -> Reply:
+    admitted = await admit_embedding(services, headers, parse_body(raw))
+    result, usage, cost, balance = await embed(services, admitted)
+    result.body["usage"] = {
+        "prompt_tokens": usage.prompt_tokens,
+        "total_tokens": usage.prompt_tokens,
+        "cost": usd(cost),
+    }
+    return orjson.dumps(result.body), cost_headers(admitted, cost, balance)
+
+
 routes = [
     Route("/v1/chat/completions", ApiEndpoint(chat_completions), methods=["POST"]),
+    Route("/v1/embeddings", ApiEndpoint(embeddings), methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -53,6 +53,14 @@ class ChatStream:
 async def no_chunks() -> AsyncIterator[Chunk]:
     return
     yield
+
+
+@runtime_checkable
+class EmbeddingProvider(Protocol):
+    """An adapter that also serves OpenAI-format embeddings (`ChatCall.body` is
+    the embeddings request; the result's body an OpenAI embeddings list)."""
+
+    async def embed(self, call: ChatCall) -> ChatResult: ...
 
 
 class ChatProvider(Protocol):

@@ -88,6 +88,25 @@ class OpenAIProvider:
             raise self._failure(answer, call)
         return parse_response(answer.body, call.model.model_id, call.provider.id)
 
+    async def embed(self, call: ChatCall) -> ChatResult:
+        body = {**call.body, "model": call.model.upstream_name}
+        headers = {"Authorization": f"Bearer {call.api_key}", "Content-Type": "application/json"}
+        answer = await self._upstream.post(
+            f"{call.base_url}/embeddings", headers, orjson.dumps(body), provider=call.provider.id
+        )
+        if answer.status >= 300:
+            raise self._failure(answer, call)
+        try:
+            result = orjson.loads(answer.body)
+        except orjson.JSONDecodeError as exc:
+            raise upstream_error(
+                f"The provider '{call.provider.id}' answered with invalid JSON."
+            ) from exc
+        if not isinstance(result, dict) or not isinstance(result.get("data"), list):
+            raise upstream_error(f"The provider '{call.provider.id}' answered without data.")
+        result["model"] = call.model.model_id
+        return ChatResult(body=result, usage=parse_usage(result.get("usage")))
+
     async def chat_stream(self, call: ChatCall) -> ChatStream:
         url, headers, body = build_request(call, stream=True)
         opened = await self._upstream.open_stream(url, headers, body, provider=call.provider.id)

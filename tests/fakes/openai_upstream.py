@@ -121,6 +121,7 @@ class FakeOpenAI:
     async def _serve(self) -> None:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -150,6 +151,27 @@ class FakeOpenAI:
             {"id": i, "object": "model", "created": 1700000000, "owned_by": "fake"} for i in ids
         ]
         return web.json_response({"object": "list", "data": data})
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        """One 3-number vector per input; usage: one token per word (or per token id)."""
+        body = await request.json()
+        with self._lock:
+            self._calls += 1
+            self._requests.append({"json": body, "headers": dict(request.headers)})
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided.")
+        raw = body.get("input")
+        items = [raw] if isinstance(raw, str) or (raw and isinstance(raw[0], int)) else raw
+        tokens = sum(len(i) if isinstance(i, list) else len(i.split()) for i in items)
+        data = [
+            {"object": "embedding", "index": n, "embedding": [0.5, -0.25, float(n)]}
+            for n in range(len(items))
+        ]
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        self._record({"usage": usage, "stream": False, "content": ""})
+        return web.json_response(
+            {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
+        )
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         try:
