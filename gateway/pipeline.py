@@ -15,12 +15,12 @@ from starlette.datastructures import Headers
 
 from billing.ledger import LedgerEntry, LedgerError
 from billing.meter import Hold, InsufficientBalance, UnknownAccount
-from billing.pricing import Prices, Usage, cost_nano, hold_nano, prices_for, usd
+from billing.pricing import Prices, Usage, cost_nano, usd
 from config_store.cache import Snapshot
-from config_store.schema import ApiKey, ModelConfig, PricingTier, Provider, User
+from config_store.schema import ApiKey, ModelConfig, Provider, User
 from gateway.auth import authenticate
+from gateway.chain import Candidate, build_chain
 from gateway.errors import (
-    GatewayError,
     bad_request,
     insufficient_quota,
     invalid_api_key,
@@ -29,36 +29,17 @@ from gateway.errors import (
 )
 from gateway.fallback import first_success
 from gateway.providers.base import (
-    ChatCall,
-    ChatProvider,
     ChatResult,
     ChatStream,
     Chunk,
     EmbeddingProvider,
-    credentials,
 )
 from gateway.ratelimit import Limit
 from gateway.services import Services
+from gateway.validation import validate_chat, validate_embedding
 
 # Fields whose tokens count towards the prompt besides the messages.
 _PROMPT_EXTRAS = ("tools", "functions", "response_format", "tool_choice")
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One model of a request's chain, ready to be called."""
-
-    model: ModelConfig
-    provider: Provider
-    adapter: ChatProvider
-    call: ChatCall
-    prices: Prices
-    prompt: int  # estimated with this model's tokenizer
-    output_cap: int
-
-    @property
-    def worst_case_nano(self) -> int:
-        return hold_nano(self.prompt, self.output_cap, self.prices)
 
 
 @dataclass(slots=True)
@@ -86,61 +67,6 @@ class Admitted:
     @property
     def prompt_estimate(self) -> int:
         return self.served.prompt
-
-
-def parse_body(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise bad_request(
-            "We could not parse the JSON body of your request. Send valid JSON.",
-            code="invalid_json",
-        ) from None
-    if not isinstance(body, dict):
-        raise bad_request("The request body must be a JSON object.", code="invalid_json")
-    return body
-
-
-def _positive_int(body: Mapping[str, Any], name: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise bad_request(f"'{name}' must be an integer.", param=name, code="invalid_type")
-    if value < 1:
-        raise bad_request(f"'{name}' must be at least 1.", param=name, code="invalid_value")
-    return value
-
-
-def validate_chat(body: Mapping[str, Any]) -> tuple[str, list[Any], int | None, bool]:
-    """The fields the gateway itself reads; all others pass through to the provider."""
-    model = body.get("model")
-    if model is None:
-        raise bad_request("Missing required parameter: 'model'.", param="model", code="missing")
-    if not isinstance(model, str) or not model:
-        raise bad_request("'model' must be a non-empty string.", param="model", code="invalid_type")
-    messages = body.get("messages")
-    if messages is None:
-        raise bad_request(
-            "Missing required parameter: 'messages'.", param="messages", code="missing"
-        )
-    if not isinstance(messages, list) or not messages:
-        raise bad_request(
-            "'messages' must be a non-empty array.", param="messages", code="invalid_type"
-        )
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise bad_request(
-                f"'messages[{index}]' must be an object with a string 'role'.",
-                param=f"messages[{index}]",
-                code="invalid_type",
-            )
-    max_tokens = _positive_int(body, "max_completion_tokens")
-    legacy = _positive_int(body, "max_tokens")
-    stream = body.get("stream", False)
-    if stream is not None and not isinstance(stream, bool):
-        raise bad_request("'stream' must be a boolean.", param="stream", code="invalid_type")
-    return model, messages, max_tokens if max_tokens is not None else legacy, bool(stream)
 
 
 async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -> Admitted:
@@ -177,34 +103,6 @@ async def admit_embedding(
     return await _admit(services, snapshot, key, user, body, model_name, "embedding", prompt_of, 0)
 
 
-def validate_embedding(body: Mapping[str, Any]) -> tuple[str, list[Any]]:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise bad_request("'model' must be a non-empty string.", param="model", code="invalid_type")
-    raw = body.get("input")
-    if isinstance(raw, str) or (isinstance(raw, list) and raw and all(_is_int(t) for t in raw)):
-        inputs: list[Any] = [raw]
-    elif isinstance(raw, list) and raw and all(_is_text_or_tokens(i) for i in raw):
-        inputs = raw
-    else:
-        raise bad_request(
-            "'input' must be a non-empty string, array of strings, or array of token arrays.",
-            param="input",
-            code="invalid_type",
-        )
-    return model, inputs
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_text_or_tokens(item: Any) -> bool:
-    if isinstance(item, str):
-        return bool(item)
-    return isinstance(item, list) and bool(item) and all(_is_int(t) for t in item)
-
-
 async def _admit(
     services: Services,
     snapshot: Snapshot,
@@ -225,7 +123,7 @@ async def _admit(
             param="model",
             code="unsupported_model",
         )
-    chain = _chain(services, snapshot, model, body, prompt_of, max_tokens, user)
+    chain = build_chain(services, snapshot, model, body, prompt_of, max_tokens, user)
     first = chain[0]
     if key.rpm or key.tpm or first.provider.rpm or first.provider.tpm:
         services.limiter.admit(_limits(key, first.provider, first.prompt + first.output_cap))
@@ -245,86 +143,6 @@ async def _admit(
         hold=hold,
         started_at=datetime.now(UTC).isoformat(),
     )
-
-
-def _chain(
-    services: Services,
-    snapshot: Snapshot,
-    model: ModelConfig,
-    body: Mapping[str, Any],
-    prompt_of: Callable[[ModelConfig], int],
-    max_tokens: int | None,
-    user: User,
-) -> list[Candidate]:
-    """The requested model (its problems are the request's errors), then its
-    fallbacks that can serve it, ordered by provider and model priority."""
-    tier = snapshot.tiers.get(user.tier_id)
-    prompts: dict[str, int] = {}
-
-    def candidate(m: ModelConfig) -> Candidate:
-        if m.tokenizer not in prompts:
-            prompts[m.tokenizer] = prompt_of(m)
-        return _candidate(services, snapshot, m, body, prompts[m.tokenizer], max_tokens, tier)
-
-    chain = [candidate(model)]
-    if not model.fallbacks:
-        return chain
-    ranked = []
-    for position, model_id in enumerate(model.fallbacks):
-        fallback = snapshot.models.get(model_id)
-        if fallback is None or not fallback.is_active or fallback.model_id == model.model_id:
-            continue
-        if fallback.mode != model.mode:
-            continue
-        try:
-            option = candidate(fallback)
-        except GatewayError:
-            continue  # cannot serve this request (no credentials, too small a window, ...)
-        rank = (option.provider.fallback_priority, fallback.fallback_priority, position)
-        ranked.append((rank, option))
-    return chain + [option for _, option in sorted(ranked, key=lambda pair: pair[0])]
-
-
-def _candidate(
-    services: Services,
-    snapshot: Snapshot,
-    model: ModelConfig,
-    body: Mapping[str, Any],
-    prompt: int,
-    max_tokens: int | None,
-    tier: PricingTier | None,
-) -> Candidate:
-    provider = snapshot.providers.get(model.provider)
-    adapter = services.providers.get(provider.kind) if provider else None
-    if provider is None or adapter is None:
-        raise unavailable(
-            f"The model '{model.model_id}' is served by '{model.provider}', "
-            "which this gateway cannot reach.",
-            code="provider_unavailable",
-        )
-    if not provider.enabled:
-        raise unavailable(f"The provider '{provider.id}' is disabled.", code="provider_unavailable")
-    window = model.context_window_size
-    if prompt + (max_tokens or 0) > window:
-        raise bad_request(
-            f"This model's maximum context length is {window} tokens. However, you requested "
-            f"about {prompt + (max_tokens or 0)} tokens ({prompt} in the messages, "
-            f"{max_tokens or 0} in the completion). Please reduce the length of the messages "
-            "or completion.",
-            param="messages",
-            code="context_length_exceeded",
-        )
-    output_cap = (
-        max_tokens if max_tokens is not None else min(model.max_output_tokens, window - prompt)
-    )
-    base_url, api_key = (
-        ("", "")
-        if provider.kind == "mock"
-        else credentials(provider, services.settings.env, services.vault.reveal)
-    )
-    call = ChatCall(body, model, provider, base_url, api_key, max_tokens)
-    prices = prices_for(model, tier)
-    return Candidate(model, provider, adapter, call, prices, prompt, output_cap)
 
 
 @functools.lru_cache(maxsize=1024)

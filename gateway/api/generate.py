@@ -9,8 +9,9 @@ from starlette.routing import Route
 from billing.pricing import usd
 from gateway.api.endpoint import ApiEndpoint, Reply
 from gateway.errors import bad_request
-from gateway.pipeline import admit, complete, cost_headers, message_texts, parse_body, usage_body
+from gateway.pipeline import admit, complete, cost_headers, message_texts, usage_body
 from gateway.services import Services
+from gateway.validation import parse_body
 
 
 async def generate(services: Services, headers: Headers, raw: bytes) -> Reply:

@@ -19,11 +19,11 @@ from gateway.pipeline import (
     cost_headers,
     embed,
     open_stream,
-    parse_body,
     usage_body,
 )
 from gateway.services import Services
 from gateway.streaming import MeteredStream
+from gateway.validation import parse_body
 
 
 class JSON(Response):
@@ -73,8 +73,6 @@ async def list_models(request: Request) -> Response:
         for model in snapshot.active_models
     ]
     return JSON({"object": "list", "data": data})
-
-
 
 
 async def embeddings(services: Services, headers: Headers, raw: bytes) -> Reply:
