@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from gateway.errors import GatewayError, unavailable
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 @dataclass(slots=True)
@@ -86,11 +87,11 @@ def retry_after(error: GatewayError) -> float | None:
 async def first_success(
     chain: list[T],
     provider_of: Callable[[T], str],
-    attempt: Callable[[T], Awaitable[Any]],
+    attempt: Callable[[T], Awaitable[A]],
     cooldowns: Cooldowns,
     *,
     max_retry_wait: float,
-) -> tuple[T, Any]:
+) -> tuple[T, A]:
     """The first candidate that answers, with its answer; else the last failure."""
     last: GatewayError | None = None
     for candidate in chain:

@@ -5,10 +5,10 @@ forward, settle. Handlers in `gateway.api` parse, call these, and respond.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from starlette.datastructures import Headers
@@ -37,6 +37,8 @@ from gateway.providers.base import (
 from gateway.ratelimit import Limit
 from gateway.services import Services
 from gateway.validation import validate_chat, validate_embedding
+
+T = TypeVar("T")
 
 # Fields whose tokens count towards the prompt besides the messages.
 _PROMPT_EXTRAS = ("tools", "functions", "response_format", "tool_choice")
@@ -230,21 +232,30 @@ def message_texts(result: ChatResult) -> list[str]:
     return texts
 
 
-async def complete(services: Services, admitted: Admitted) -> tuple[ChatResult, Usage, int, int]:
-    """Forward a non-streaming request down its chain and settle it:
-    (result, usage, cost, balance) of the model that served it."""
+async def _serve(
+    services: Services, admitted: Admitted, attempt: Callable[[Candidate], Awaitable[T]]
+) -> T:
+    """Run `attempt` down the chain; the first success becomes the served model.
+    If every model fails (or the client goes away) the hold ends without a charge."""
     try:
-        served, result = await first_success(
+        served, answer = await first_success(
             admitted.chain,
             _provider_id,
-            _chat,
+            attempt,
             services.cooldowns,
             max_retry_wait=services.settings.max_retry_wait,
         )
-    except BaseException:  # failed everywhere, or cancelled: no charge
+    except BaseException:
         services.meter.release(admitted.hold)
         raise
     admitted.served = served
+    return answer
+
+
+async def complete(services: Services, admitted: Admitted) -> tuple[ChatResult, Usage, int, int]:
+    """Forward a non-streaming request down its chain and settle it:
+    (result, usage, cost, balance) of the model that served it."""
+    result = await _serve(services, admitted, _chat)
     usage = result.usage or counted_usage(services, admitted, message_texts(result))
     cost, balance = await settle(services, admitted, usage)
     return result, usage, cost, balance
@@ -253,35 +264,12 @@ async def complete(services: Services, admitted: Admitted) -> tuple[ChatResult, 
 async def open_stream(services: Services, admitted: Admitted) -> ChatStream:
     """Open a stream down the chain; a stream counts as open once its first
     chunk arrived, so a provider that fails before that is fallen back from."""
-    try:
-        served, stream = await first_success(
-            admitted.chain,
-            _provider_id,
-            _primed_stream,
-            services.cooldowns,
-            max_retry_wait=services.settings.max_retry_wait,
-        )
-    except BaseException:  # nothing reached the client: no charge
-        services.meter.release(admitted.hold)
-        raise
-    admitted.served = served
-    return stream  # type: ignore[no-any-return]
+    return await _serve(services, admitted, _primed_stream)
 
 
 async def embed(services: Services, admitted: Admitted) -> tuple[ChatResult, Usage, int, int]:
     """Forward an embeddings request down its chain and settle it."""
-    try:
-        served, result = await first_success(
-            admitted.chain,
-            _provider_id,
-            _embed,
-            services.cooldowns,
-            max_retry_wait=services.settings.max_retry_wait,
-        )
-    except BaseException:
-        services.meter.release(admitted.hold)
-        raise
-    admitted.served = served
+    result = await _serve(services, admitted, _embed)
     usage = result.usage or Usage(prompt_tokens=admitted.prompt_estimate, completion_tokens=0)
     cost, balance = await settle(services, admitted, usage)
     return result, usage, cost, balance
