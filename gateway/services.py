@@ -24,6 +24,7 @@ from config_store.sqlite import SqliteStore
 from gateway.errors import GatewayError, unavailable
 from gateway.fallback import Cooldowns
 from gateway.ids import RequestIds
+from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import ChatProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
@@ -127,7 +128,11 @@ async def running(
         ledger=ledger,
         meter=Meter(ledger),
         upstream=upstream,
-        providers={"openai": OpenAIProvider(upstream), "mock": MockProvider(counter)},
+        providers={
+            "openai": OpenAIProvider(upstream),
+            "anthropic": AnthropicProvider(upstream),
+            "mock": MockProvider(counter),
+        },
         vault=Vault(settings.secret_key),
         cooldowns=Cooldowns(
             failures=settings.cooldown_failures,

@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.server import ThreadedServer
+
 _ERROR_KINDS = {
     400: ("invalid_request_error", None),
     401: ("invalid_request_error", "invalid_api_key"),
@@ -52,8 +54,11 @@ def _pieces(content: str) -> list[str]:
     return [p for p in re.split(r"(?<=\s)(?=\S)", content) if p]
 
 
-class FakeOpenAI:
+class FakeOpenAI(ThreadedServer):
+    name = "fake-openai"
+
     def __init__(self, api_key: str = "sk-fake-upstream") -> None:
+        super().__init__()
         self.api_key = api_key
         self._set_knobs()
         # Recording.
@@ -62,11 +67,6 @@ class FakeOpenAI:
         self._requests: list[dict[str, Any]] = []
         self._responses: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
-        # Server.
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._port = 0
 
     def _set_knobs(self) -> None:
         self.delay: float = 0.0
@@ -103,47 +103,13 @@ class FakeOpenAI:
             self._responses.clear()
 
     @property
-    def port(self) -> int:
-        return self._port
-
-    @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> FakeOpenAI:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="fake-openai", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=10)
-        return self
-
-    async def _serve(self) -> None:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = self._runner.addresses[0][1]
-
-    def stop(self) -> None:
-        loop, thread, runner = self._loop, self._thread, self._runner
-        if loop is None or thread is None:
-            return
-        if runner is not None:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
-        self._loop = self._thread = self._runner = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     async def _models(self, request: web.Request) -> web.Response:
         ids = ["gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06"]
