@@ -26,6 +26,7 @@ from gateway.fallback import Cooldowns
 from gateway.ids import RequestIds
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import ChatProvider
+from gateway.providers.gemini import GeminiProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
 from gateway.ratelimit import RateLimiter
@@ -131,6 +132,7 @@ async def running(
         providers={
             "openai": OpenAIProvider(upstream),
             "anthropic": AnthropicProvider(upstream),
+            "gemini": GeminiProvider(upstream),
             "mock": MockProvider(counter),
         },
         vault=Vault(settings.secret_key),
