@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.types import Receive, Scope, Send
 
-from billing.pricing import cost_nano
+from billing.pricing import Usage, cost_nano
 from gateway.errors import GatewayError
 from gateway.pipeline import Admitted, counted_usage, ledger_entry, settle, usage_body
 from gateway.providers.base import ChatStream
@@ -26,6 +26,49 @@ from gateway.sse import DONE, event
 log = logging.getLogger("gateway.stream")
 
 
+class Framing(Protocol):
+    """How a stream is written for the client: OpenAI chunks as they are, or
+    translated into another dialect (Anthropic's events for /v1/messages)."""
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes: ...
+
+    def end(self, usage: Usage, cost: int) -> bytes:
+        """The last bytes, once the ledger row is committed."""
+        ...
+
+    def failed(self, error: GatewayError) -> bytes: ...
+
+
+class OpenAIFraming:
+    def __init__(self, admitted: Admitted, *, include_usage: bool) -> None:
+        self._admitted = admitted
+        self._include_usage = include_usage
+        self._last: dict[str, Any] = {}
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        if not self._include_usage:
+            chunk.pop("usage", None)
+        self._last = chunk
+        return event(chunk)
+
+    def end(self, usage: Usage, cost: int) -> bytes:
+        if not self._include_usage:
+            return DONE
+        last = self._last
+        final = {
+            "id": last.get("id", self._admitted.request_id),
+            "object": "chat.completion.chunk",
+            "created": last.get("created", 0),
+            "model": self._admitted.model.model_id,
+            "choices": [],
+            "usage": usage_body(usage, cost),
+        }
+        return event(final) + DONE
+
+    def failed(self, error: GatewayError) -> bytes:
+        return event(error.body())
+
+
 class MeteredStream:
     def __init__(
         self,
@@ -33,15 +76,14 @@ class MeteredStream:
         admitted: Admitted,
         stream: ChatStream,
         *,
-        include_usage: bool,
+        framing: Framing,
         headers: dict[str, str],
     ) -> None:
         self._services = services
         self._admitted = admitted
         self._stream = stream
-        self._include_usage = include_usage
+        self._framing = framing
         self._headers = headers
-        self._last: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
@@ -58,14 +100,12 @@ class MeteredStream:
             await relay
 
     async def _relay(self, send: Send) -> None:
-        stream, admitted = self._stream, self._admitted
+        stream, admitted, framing = self._stream, self._admitted, self._framing
         failure: GatewayError | None = None
         try:
             async for chunk in stream.chunks:
-                if not self._include_usage:
-                    chunk.pop("usage", None)
-                self._last = chunk
-                await send({"type": "http.response.body", "body": event(chunk), "more_body": True})
+                body = framing.chunk(chunk)
+                await send({"type": "http.response.body", "body": body, "more_body": True})
         except asyncio.CancelledError:
             self._charge_for_what_was_relayed()
             raise
@@ -76,30 +116,8 @@ class MeteredStream:
             cost, _ = await settle(self._services, admitted, usage)
         except GatewayError as exc:
             failure = exc
-        else:
-            if self._include_usage:
-                await send(
-                    {
-                        "type": "http.response.body",
-                        "body": self._usage_chunk(usage, cost),
-                        "more_body": True,
-                    }
-                )
-        tail = event(failure.body()) if failure is not None else DONE
+        tail = framing.failed(failure) if failure is not None else framing.end(usage, cost)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
-
-    def _usage_chunk(self, usage: Any, cost: int) -> bytes:
-        last = self._last
-        return event(
-            {
-                "id": last.get("id", self._admitted.request_id),
-                "object": "chat.completion.chunk",
-                "created": last.get("created", 0),
-                "model": self._admitted.model.model_id,
-                "choices": [],
-                "usage": usage_body(usage, cost),
-            }
-        )
 
     def _charge_for_what_was_relayed(self) -> None:
         stream, admitted = self._stream, self._admitted

@@ -22,7 +22,7 @@ from gateway.pipeline import (
     usage_body,
 )
 from gateway.services import Services
-from gateway.streaming import MeteredStream
+from gateway.streaming import MeteredStream, OpenAIFraming
 from gateway.validation import parse_body
 
 
@@ -52,7 +52,7 @@ async def chat_completions(services: Services, headers: Headers, raw: bytes) -> 
             services,
             admitted,
             stream,
-            include_usage=wants_usage(body),
+            framing=OpenAIFraming(admitted, include_usage=wants_usage(body)),
             headers=cost_headers(admitted, None, None),
         )
     result, usage, cost, balance = await complete(services, admitted)
