@@ -14,7 +14,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from billing.tokens import TokenCounter
-from gateway.api import admin, generate, health, openai
+from gateway.api import admin, generate, health, messages, openai
 from gateway.api.endpoint import ApiEndpoint
 from gateway.errors import (
     GatewayError,
@@ -36,7 +36,13 @@ def create_app(
             yield
 
     app = Starlette(
-        routes=[*openai.routes, *generate.routes, *admin.routes, *health.routes],
+        routes=[
+            *openai.routes,
+            *messages.routes,
+            *generate.routes,
+            *admin.routes,
+            *health.routes,
+        ],
         exception_handlers={
             GatewayError: handle_gateway_error,
             HTTPException: handle_http_exception,

@@ -1,0 +1,281 @@
+"""POST /v1/messages: Anthropic's Messages format inbound, so the anthropic SDK
+works against the gateway too. The request is translated to an OpenAI chat
+request, metered and routed like any other (to any provider), and the answer
+translated back: a message, or Anthropic's stream events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.datastructures import Headers
+from starlette.routing import Route
+
+from billing.pricing import Usage, usd
+from gateway.api.endpoint import ApiEndpoint, Reply
+from gateway.errors import GatewayError, bad_request
+from gateway.pipeline import Admitted, admit, complete, cost_headers, open_stream
+from gateway.services import Services
+from gateway.streaming import MeteredStream
+from gateway.validation import parse_body
+
+_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+_STOP |= {"content_filter": "refusal"}
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    blocks = content if isinstance(content, list) else []
+    return "".join(str(b.get("text", "")) for b in blocks if isinstance(b, Mapping))
+
+
+def _user_parts(blocks: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(OpenAI content parts, tool messages) of an Anthropic user turn."""
+    parts: list[dict[str, Any]] = []
+    tools: list[dict[str, Any]] = []
+    for block in blocks:
+        kind = block.get("type") if isinstance(block, Mapping) else None
+        if kind == "text":
+            parts.append({"type": "text", "text": str(block.get("text", ""))})
+        elif kind == "image":
+            source = block.get("source") or {}
+            url = (
+                f"data:{source.get('media_type')};base64,{source.get('data')}"
+                if source.get("type") == "base64"
+                else str(source.get("url", ""))
+            )
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+        elif kind == "tool_result":
+            tools.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": str(block.get("tool_use_id", "")),
+                    "content": _text(block.get("content")),
+                }
+            )
+    return parts, tools
+
+
+def to_chat(body: Mapping[str, Any]) -> dict[str, Any]:
+    """An Anthropic Messages request as an OpenAI chat request."""
+    if not isinstance(body.get("max_tokens"), int):
+        raise bad_request("'max_tokens' is required.", param="max_tokens", code="missing")
+    if not isinstance(body.get("messages"), list):
+        raise bad_request("'messages' must be an array.", param="messages", code="invalid_type")
+    messages: list[dict[str, Any]] = []
+    if body.get("system"):
+        messages.append({"role": "system", "content": _text(body["system"])})
+    for message in body["messages"]:
+        if not isinstance(message, Mapping):
+            raise bad_request("Each message must be an object.", param="messages")
+        content = message.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        if message.get("role") == "assistant":
+            calls = [
+                {
+                    "id": b.get("id"),
+                    "type": "function",
+                    "function": {
+                        "name": b.get("name"),
+                        "arguments": orjson.dumps(b.get("input") or {}).decode(),
+                    },
+                }
+                for b in blocks or ()
+                if b.get("type") == "tool_use"
+            ]
+            turn: dict[str, Any] = {"role": "assistant", "content": _text(blocks) or None}
+            if calls:
+                turn["tool_calls"] = calls
+            messages.append(turn)
+        else:
+            parts, tool_results = _user_parts(blocks or [])
+            messages.extend(tool_results)
+            if parts:
+                messages.append({"role": "user", "content": parts})
+    chat: dict[str, Any] = {
+        "model": body.get("model"),
+        "messages": messages,
+        "max_tokens": body["max_tokens"],
+    }
+    for name in ("temperature", "top_p", "stream"):
+        if body.get(name) is not None:
+            chat[name] = body[name]
+    if body.get("stop_sequences"):
+        chat["stop"] = body["stop_sequences"]
+    if body.get("tools"):
+        chat["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.get("name"),
+                    "description": t.get("description", ""),
+                    "parameters": t.get("input_schema") or {},
+                },
+            }
+            for t in body["tools"]
+        ]
+    return chat
+
+
+def _usage(usage: Usage, cost: int | None) -> dict[str, Any]:
+    cached = usage.cache_read_tokens + usage.cache_write_tokens
+    out: dict[str, Any] = {
+        "input_tokens": usage.prompt_tokens - cached,
+        "output_tokens": usage.completion_tokens,
+        "cache_read_input_tokens": usage.cache_read_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+    }
+    if cost is not None:
+        out["cost"] = usd(cost)
+    return out
+
+
+def to_message(admitted: Admitted, chat: Mapping[str, Any], usage: Usage, cost: int) -> Any:
+    choice = (chat.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    content: list[dict[str, Any]] = []
+    if message.get("content"):
+        content.append({"type": "text", "text": message["content"]})
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        try:
+            arguments = orjson.loads(function.get("arguments") or "{}")
+        except orjson.JSONDecodeError:
+            arguments = {}
+        content.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id"),
+                "name": function.get("name"),
+                "input": arguments,
+            }
+        )
+    return {
+        "id": f"msg_{admitted.request_id}",
+        "type": "message",
+        "role": "assistant",
+        "model": admitted.model.model_id,
+        "content": content,
+        "stop_reason": _STOP.get(str(choice.get("finish_reason")), "end_turn"),
+        "stop_sequence": None,
+        "usage": _usage(usage, cost),
+    }
+
+
+def _event(kind: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **data}) + b"\n\n"
+
+
+class AnthropicFraming:
+    """OpenAI chunks in, Anthropic stream events out."""
+
+    def __init__(self, admitted: Admitted) -> None:
+        self._admitted = admitted
+        self._started = False
+        self._block = -1  # index of the open content block
+        self._open: str | None = None  # its kind: "text" | "tool_use"
+        self._stop = "end_turn"
+
+    def _start(self) -> bytes:
+        self._started = True
+        message: dict[str, Any] = {
+            "id": f"msg_{self._admitted.request_id}",
+            "type": "message",
+            "role": "assistant",
+            "model": self._admitted.model.model_id,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": self._admitted.prompt_estimate, "output_tokens": 0},
+        }
+        return _event("message_start", {"message": message})
+
+    def _switch(self, kind: str, block: dict[str, Any]) -> bytes:
+        out = self._close()
+        self._block += 1
+        self._open = kind
+        return out + _event("content_block_start", {"index": self._block, "content_block": block})
+
+    def _close(self) -> bytes:
+        if self._open is None:
+            return b""
+        self._open = None
+        return _event("content_block_stop", {"index": self._block})
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        out = b"" if self._started else self._start()
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                if self._open != "text":
+                    out += self._switch("text", {"type": "text", "text": ""})
+                out += _event(
+                    "content_block_delta",
+                    {
+                        "index": self._block,
+                        "delta": {"type": "text_delta", "text": delta["content"]},
+                    },
+                )
+            for call in delta.get("tool_calls") or ():
+                function = call.get("function") or {}
+                if call.get("id"):
+                    out += self._switch(
+                        "tool_use",
+                        {
+                            "type": "tool_use",
+                            "id": call["id"],
+                            "name": function.get("name"),
+                            "input": {},
+                        },
+                    )
+                if function.get("arguments"):
+                    out += _event(
+                        "content_block_delta",
+                        {
+                            "index": self._block,
+                            "delta": {
+                                "type": "input_json_delta",
+                                "partial_json": function["arguments"],
+                            },
+                        },
+                    )
+            if choice.get("finish_reason"):
+                self._stop = _STOP.get(str(choice["finish_reason"]), "end_turn")
+        return out
+
+    def end(self, usage: Usage, cost: int) -> bytes:
+        out = (b"" if self._started else self._start()) + self._close()
+        out += _event(
+            "message_delta",
+            {
+                "delta": {"stop_reason": self._stop, "stop_sequence": None},
+                "usage": {"output_tokens": usage.completion_tokens, "cost": usd(cost)},
+            },
+        )
+        return out + _event("message_stop", {})
+
+    def failed(self, error: GatewayError) -> bytes:
+        return _event("error", {"error": {"type": "api_error", "message": error.message}})
+
+
+async def messages(services: Services, headers: Headers, raw: bytes) -> Reply:
+    chat = to_chat(parse_body(raw))
+    admitted = await admit(services, headers, chat)
+    if chat.get("stream") is True:
+        stream = await open_stream(services, admitted)
+        return MeteredStream(
+            services,
+            admitted,
+            stream,
+            framing=AnthropicFraming(admitted),
+            headers=cost_headers(admitted, None, None),
+        )
+    result, usage, cost, balance = await complete(services, admitted)
+    reply = to_message(admitted, result.body, usage, cost)
+    return orjson.dumps(reply), cost_headers(admitted, cost, balance)
+
+
+routes = [Route("/v1/messages", ApiEndpoint(messages), methods=["POST"])]
