@@ -91,8 +91,11 @@ async def first_success(
     cooldowns: Cooldowns,
     *,
     max_retry_wait: float,
+    check: Callable[[T], None] | None = None,
 ) -> tuple[T, A]:
-    """The first candidate that answers, with its answer; else the last failure."""
+    """The first candidate that answers, with its answer; else the last failure.
+    `check` may refuse a candidate before it is tried (a rate limit of its own):
+    then the next one is tried, and the refused provider is not blamed."""
     last: GatewayError | None = None
     for candidate in chain:
         provider = provider_of(candidate)
@@ -102,6 +105,12 @@ async def first_success(
                 code="provider_cooling_down",
             )
             continue
+        if check is not None:
+            try:
+                check(candidate)
+            except GatewayError as exc:
+                last = exc
+                continue
         for try_number in (1, 2):
             try:
                 answer = await attempt(candidate)

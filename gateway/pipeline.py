@@ -154,6 +154,7 @@ def prices_json(prices: Prices) -> str:
 
 
 def _limits(key: ApiKey, provider: Provider, tokens: int) -> list[Limit]:
+    """The key's two limits, then the provider's two."""
     return [
         Limit("key", key.key_hash, "requests", key.rpm, 1),
         Limit("key", key.key_hash, "tokens", key.tpm, tokens),
@@ -236,7 +237,17 @@ async def _serve(
     services: Services, admitted: Admitted, attempt: Callable[[Candidate], Awaitable[T]]
 ) -> T:
     """Run `attempt` down the chain; the first success becomes the served model.
-    If every model fails (or the client goes away) the hold ends without a charge."""
+    If every model fails (or the client goes away) the hold ends without a charge.
+    The requested model's provider limits were checked at admission; a fallback's
+    are checked when the chain reaches it."""
+    first = admitted.chain[0]
+
+    def within_limits(candidate: Candidate) -> None:
+        provider = candidate.provider
+        if candidate is not first and (provider.rpm or provider.tpm):
+            tokens = candidate.prompt + candidate.output_cap
+            services.limiter.admit(_limits(admitted.key, provider, tokens)[2:])
+
     try:
         served, answer = await first_success(
             admitted.chain,
@@ -244,6 +255,7 @@ async def _serve(
             attempt,
             services.cooldowns,
             max_retry_wait=services.settings.max_retry_wait,
+            check=within_limits,
         )
     except BaseException:
         services.meter.release(admitted.hold)

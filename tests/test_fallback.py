@@ -183,3 +183,17 @@ def test_without_fallbacks_the_primary_error_arrives(gateway: GatewayServer, fak
     fake_openai.fail_next = [(500, "down")]
     response = ask(gateway)
     assert response.status_code == 502 and gateway.charges() == []
+
+
+def test_a_fallback_provider_keeps_its_own_rate_limit(
+    chained, fake_openai: FakeOpenAI, backup: FakeOpenAI
+):
+    gw = chained()
+    gw.execute("UPDATE providers SET rpm = 1 WHERE id = 'backup'")
+    gw.refresh()
+    fake_openai.fail_next = [(500, "one"), (500, "two")]
+    assert ask(gw).json()["model"] == BACKUP
+    refused = ask(gw)  # the primary fails again and the backup has used its one request
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert backup.calls == 1 and len(gw.charges()) == 1
