@@ -108,6 +108,7 @@ _HAIKU_35 = ("0.80", "4.00", "0.08", "1.00")
 _OPUS_3 = ("15.00", "75.00", "1.50", "18.75")
 
 _EMBEDDING = {"mode": "embedding", "tokenizer": "cl100k_base"}
+_COMPLETION = {"mode": "completion", "tokenizer": "cl100k_base"}
 
 # Columns: id, model_id, provider, context, max output, input, output, cached input (read),
 # cache write; then an optional note. Prices are USD per million tokens.
@@ -163,5 +164,7 @@ DEMO_MODELS: tuple[ModelConfig, ...] = (
     _m("131", "text-embedding-3-small", _OA, 8_191, 0, "0.02", "0", **_EMBEDDING),
     _m("132", "text-embedding-3-large", _OA, 8_191, 0, "0.13", "0", **_EMBEDDING),
     _m("133", "text-embedding-ada-002", _OA, 8_191, 0, "0.10", "0", **_EMBEDDING),
+    # OpenAI legacy text completions (/v1/completions only).
+    _m("134", "gpt-3.5-turbo-instruct", _OA, 4_096, 4_096, "1.50", "2.00", **_COMPLETION),
     _m("900", "mock-1", "mock", 128_000, 16_384, "0.15", "0.60", "0.075", note=_N_MOCK),
 )

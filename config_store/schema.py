@@ -52,7 +52,7 @@ class ModelConfig:
     cached_input_price_per_million: Decimal | None = None  # cache reads
     cache_write_price_per_million: Decimal | None = None  # cache writes (Anthropic)
     note: str = ""  # where the price comes from, or the assumption behind it
-    mode: str = "chat"  # "chat" | "embedding": which endpoints serve it
+    mode: str = "chat"  # "chat" | "embedding" | "completion" (legacy): which endpoint serves it
     fallbacks: tuple[str, ...] = ()  # model ids to try, in order, when this one fails
     fallback_priority: int = 100  # lower is tried first among a model's fallbacks
 

@@ -33,10 +33,11 @@ from gateway.providers.base import (
     ChatStream,
     Chunk,
     EmbeddingProvider,
+    TextCompletionProvider,
 )
 from gateway.ratelimit import Limit
 from gateway.services import Services
-from gateway.validation import validate_chat, validate_embedding
+from gateway.validation import validate_chat, validate_completion, validate_embedding
 
 T = TypeVar("T")
 
@@ -103,6 +104,26 @@ async def admit_embedding(
         )
 
     return await _admit(services, snapshot, key, user, body, model_name, "embedding", prompt_of, 0)
+
+
+async def admit_completion(
+    services: Services, headers: Headers, body: Mapping[str, Any]
+) -> Admitted:
+    """A legacy text completion: its prompts, and `max_tokens` (16 by default)."""
+    await services.ensure_ledger()
+    snapshot = services.cache.snapshot
+    key, user = authenticate(headers, snapshot)
+    model_name, prompts, max_tokens = validate_completion(body)
+
+    def prompt_of(model: ModelConfig) -> int:
+        return sum(
+            len(p) if isinstance(p, list) else services.counter.count(p, model.tokenizer)
+            for p in prompts
+        )
+
+    return await _admit(
+        services, snapshot, key, user, body, model_name, "completion", prompt_of, max_tokens
+    )
 
 
 async def _admit(
@@ -287,6 +308,41 @@ async def embed(services: Services, admitted: Admitted) -> tuple[ChatResult, Usa
     return result, usage, cost, balance
 
 
+async def text_completion(
+    services: Services, admitted: Admitted
+) -> tuple[ChatResult, Usage, int, int]:
+    """Forward a legacy completion request down its chain and settle it."""
+    result = await _serve(services, admitted, _text_completion)
+    texts = [str(c.get("text") or "") for c in result.body.get("choices") or ()]
+    usage = result.usage or counted_usage(services, admitted, texts)
+    cost, balance = await settle(services, admitted, usage)
+    return result, usage, cost, balance
+
+
+async def open_text_completion_stream(services: Services, admitted: Admitted) -> ChatStream:
+    return await _serve(services, admitted, _primed_text_stream)
+
+
+def _text_adapter(candidate: Candidate) -> TextCompletionProvider:
+    adapter = candidate.adapter
+    if not isinstance(adapter, TextCompletionProvider):
+        raise bad_request(
+            f"The provider '{candidate.provider.id}' does not serve text completions.",
+            param="model",
+            code="unsupported_model",
+        )
+    return adapter
+
+
+async def _text_completion(candidate: Candidate) -> ChatResult:
+    return await _text_adapter(candidate).text_completion(candidate.call)
+
+
+async def _primed_text_stream(candidate: Candidate) -> ChatStream:
+    opened = await _text_adapter(candidate).text_completion_stream(candidate.call)
+    return await _primed(opened)
+
+
 async def _embed(candidate: Candidate) -> ChatResult:
     adapter = candidate.adapter
     if not isinstance(adapter, EmbeddingProvider):
@@ -307,7 +363,11 @@ async def _chat(candidate: Candidate) -> ChatResult:
 
 
 async def _primed_stream(candidate: Candidate) -> ChatStream:
-    stream = await candidate.adapter.chat_stream(candidate.call)
+    return await _primed(await candidate.adapter.chat_stream(candidate.call))
+
+
+async def _primed(stream: ChatStream) -> ChatStream:
+    """Read the first chunk now, so that a stream failing before it is fallen back from."""
     try:
         first = await anext(stream.chunks)
     except StopAsyncIteration:

@@ -40,9 +40,16 @@ class Framing(Protocol):
 
 
 class OpenAIFraming:
-    def __init__(self, admitted: Admitted, *, include_usage: bool) -> None:
+    def __init__(
+        self,
+        admitted: Admitted,
+        *,
+        include_usage: bool,
+        chunk_object: str = "chat.completion.chunk",
+    ) -> None:
         self._admitted = admitted
         self._include_usage = include_usage
+        self._object = chunk_object  # "text_completion" for the legacy /v1/completions
         self._last: dict[str, Any] = {}
 
     def chunk(self, chunk: dict[str, Any]) -> bytes:
@@ -57,7 +64,7 @@ class OpenAIFraming:
         last = self._last
         final = {
             "id": last.get("id", self._admitted.request_id),
-            "object": "chat.completion.chunk",
+            "object": self._object,
             "created": last.get("created", 0),
             "model": self._admitted.model.model_id,
             "choices": [],

@@ -94,3 +94,31 @@ def _is_text_or_tokens(item: Any) -> bool:
     if isinstance(item, str):
         return bool(item)
     return isinstance(item, list) and bool(item) and all(_is_int(t) for t in item)
+
+
+# OpenAI's default when a legacy completion request names no max_tokens.
+COMPLETION_DEFAULT_MAX_TOKENS = 16
+
+
+def validate_completion(body: Mapping[str, Any]) -> tuple[str, list[Any], int]:
+    """The legacy /v1/completions request: (model, prompts, max_tokens)."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad_request("'model' must be a non-empty string.", param="model", code="invalid_type")
+    raw = body.get("prompt")
+    if isinstance(raw, str):
+        prompts: list[Any] = [raw]
+    elif isinstance(raw, list) and raw and all(_is_text_or_tokens(i) for i in raw):
+        prompts = raw
+    elif isinstance(raw, list) and raw and all(_is_int(t) for t in raw):
+        prompts = [raw]
+    else:
+        raise bad_request(
+            "'prompt' must be a string, an array of strings, or token arrays.",
+            param="prompt",
+            code="invalid_type",
+        )
+    max_tokens = _positive_int(body, "max_tokens")
+    if body.get("stream") is not None and not isinstance(body.get("stream"), bool):
+        raise bad_request("'stream' must be a boolean.", param="stream", code="invalid_type")
+    return model, prompts, max_tokens or COMPLETION_DEFAULT_MAX_TOKENS

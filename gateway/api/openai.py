@@ -14,11 +14,14 @@ from billing.pricing import usd
 from gateway.api.endpoint import ApiEndpoint, Reply
 from gateway.pipeline import (
     admit,
+    admit_completion,
     admit_embedding,
     complete,
     cost_headers,
     embed,
     open_stream,
+    open_text_completion_stream,
+    text_completion,
     usage_body,
 )
 from gateway.services import Services
@@ -86,8 +89,26 @@ async def embeddings(services: Services, headers: Headers, raw: bytes) -> Reply:
     return orjson.dumps(result.body), cost_headers(admitted, cost, balance)
 
 
+async def completions(services: Services, headers: Headers, raw: bytes) -> Reply:
+    """The legacy text completions endpoint, for models whose mode is "completion"."""
+    body = parse_body(raw)
+    admitted = await admit_completion(services, headers, body)
+    if body.get("stream") is True:
+        stream = await open_text_completion_stream(services, admitted)
+        framing = OpenAIFraming(
+            admitted, include_usage=wants_usage(body), chunk_object="text_completion"
+        )
+        return MeteredStream(
+            services, admitted, stream, framing=framing, headers=cost_headers(admitted, None, None)
+        )
+    result, usage, cost, balance = await text_completion(services, admitted)
+    result.body["usage"] = usage_body(usage, cost)
+    return orjson.dumps(result.body), cost_headers(admitted, cost, balance)
+
+
 routes = [
     Route("/v1/chat/completions", ApiEndpoint(chat_completions), methods=["POST"]),
+    Route("/v1/completions", ApiEndpoint(completions), methods=["POST"]),
     Route("/v1/embeddings", ApiEndpoint(embeddings), methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
 ]

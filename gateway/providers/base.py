@@ -63,6 +63,15 @@ class EmbeddingProvider(Protocol):
     async def embed(self, call: ChatCall) -> ChatResult: ...
 
 
+@runtime_checkable
+class TextCompletionProvider(Protocol):
+    """An adapter that also serves the legacy OpenAI /completions endpoint."""
+
+    async def text_completion(self, call: ChatCall) -> ChatResult: ...
+
+    async def text_completion_stream(self, call: ChatCall) -> ChatStream: ...
+
+
 class ChatProvider(Protocol):
     async def chat(self, call: ChatCall) -> ChatResult: ...
 

@@ -19,7 +19,9 @@ from gateway.sse import SSEDecoder
 from gateway.upstream import Upstream, UpstreamResponse
 
 
-def build_request(call: ChatCall, *, stream: bool) -> tuple[str, dict[str, str], bytes]:
+def build_request(
+    call: ChatCall, *, stream: bool, path: str = "chat/completions"
+) -> tuple[str, dict[str, str], bytes]:
     body = dict(call.body)
     body["model"] = call.model.upstream_name
     if stream:
@@ -34,7 +36,7 @@ def build_request(call: ChatCall, *, stream: bool) -> tuple[str, dict[str, str],
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if stream else "application/json",
     }
-    return f"{call.base_url}/chat/completions", headers, orjson.dumps(body)
+    return f"{call.base_url}/{path}", headers, orjson.dumps(body)
 
 
 def parse_usage(raw: Any) -> Usage | None:
@@ -64,8 +66,11 @@ def parse_response(payload: bytes, model_id: str, provider: str) -> ChatResult:
 
 
 def relayed_text(chunk: Chunk) -> Iterable[str]:
-    """The text a chunk carries (content and tool-call arguments), for counting."""
+    """The text a chunk carries (content, tool-call arguments, or a legacy
+    completion's text), for counting."""
     for choice in chunk.get("choices") or ():
+        if choice.get("text"):
+            yield choice["text"]
         delta = choice.get("delta") or {}
         if delta.get("content"):
             yield delta["content"]
@@ -82,7 +87,20 @@ class OpenAIProvider:
         self._upstream = upstream
 
     async def chat(self, call: ChatCall) -> ChatResult:
-        url, headers, body = build_request(call, stream=False)
+        return await self._complete(call, "chat/completions")
+
+    async def chat_stream(self, call: ChatCall) -> ChatStream:
+        return await self._stream(call, "chat/completions")
+
+    async def text_completion(self, call: ChatCall) -> ChatResult:
+        """The legacy /completions endpoint (`prompt` in, `choices[].text` out)."""
+        return await self._complete(call, "completions")
+
+    async def text_completion_stream(self, call: ChatCall) -> ChatStream:
+        return await self._stream(call, "completions")
+
+    async def _complete(self, call: ChatCall, path: str) -> ChatResult:
+        url, headers, body = build_request(call, stream=False, path=path)
         answer = await self._upstream.post(url, headers, body, provider=call.provider.id)
         if answer.status >= 300:
             raise self._failure(answer, call)
@@ -107,8 +125,8 @@ class OpenAIProvider:
         result["model"] = call.model.model_id
         return ChatResult(body=result, usage=parse_usage(result.get("usage")))
 
-    async def chat_stream(self, call: ChatCall) -> ChatStream:
-        url, headers, body = build_request(call, stream=True)
+    async def _stream(self, call: ChatCall, path: str) -> ChatStream:
+        url, headers, body = build_request(call, stream=True, path=path)
         opened = await self._upstream.open_stream(url, headers, body, provider=call.provider.id)
         if isinstance(opened, UpstreamResponse):
             raise self._failure(opened, call)

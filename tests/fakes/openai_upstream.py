@@ -109,6 +109,7 @@ class FakeOpenAI(ThreadedServer):
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
 
     async def _models(self, request: web.Request) -> web.Response:
@@ -117,6 +118,54 @@ class FakeOpenAI(ThreadedServer):
             {"id": i, "object": "model", "created": 1700000000, "owned_by": "fake"} for i in ids
         ]
         return web.json_response({"object": "list", "data": data})
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        """Legacy completions: "Echo: <prompt>" cut to max_tokens words (default 16)."""
+        body = await request.json()
+        with self._lock:
+            self._calls += 1
+            self._requests.append({"json": body, "headers": dict(request.headers)})
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided.")
+        words = ("Echo: " + str(body.get("prompt"))).split()
+        limit = body.get("max_tokens") or 16
+        text = " ".join(words[:limit])
+        usage = {
+            "prompt_tokens": len(str(body.get("prompt")).split()),
+            "completion_tokens": len(text.split()),
+        }
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        finish = "length" if len(words) > limit else "stop"
+        head = {
+            "id": "cmpl-fake",
+            "object": "text_completion",
+            "created": 1,
+            "model": body["model"],
+        }
+        self._record({"usage": usage, "stream": bool(body.get("stream")), "content": text})
+        if not body.get("stream"):
+            choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
+            return web.json_response({**head, "choices": [choice], "usage": usage})
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        pieces = _pieces(text)
+        for n, piece in enumerate(pieces):
+            last = n == len(pieces) - 1
+            choice = {
+                "index": 0,
+                "text": piece,
+                "logprobs": None,
+                "finish_reason": finish if last else None,
+            }
+            await resp.write(
+                b"data: " + json.dumps({**head, "choices": [choice]}).encode() + b"\n\n"
+            )
+        if (body.get("stream_options") or {}).get("include_usage"):
+            final = {**head, "choices": [], "usage": usage}
+            await resp.write(b"data: " + json.dumps(final).encode() + b"\n\n")
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         """One 3-number vector per input; usage: one token per word (or per token id)."""
