@@ -8,8 +8,8 @@ asked to wait briefly (`Retry-After`); any other failure is the client's and
 is returned at once. It runs only before the first byte reaches the client:
 streams are opened and their first chunk read inside an attempt.
 
-A provider that fails `failures` times within `window` seconds is skipped for
-`seconds`; a success clears its count.
+A provider, or a model (named "model:<id>"), that fails `failures` times
+within `window` seconds is skipped for `seconds`; a success clears its count.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class Cooldowns:
     def status(self) -> list[dict[str, Any]]:
         now = self._clock()
         return [
-            {"provider": name, "seconds_left": round(record.until - now, 3)}
+            {"name": name, "seconds_left": round(record.until - now, 3)}
             for name, record in sorted(self._records.items())
             if record.until > now
         ]
@@ -86,7 +86,7 @@ def retry_after(error: GatewayError) -> float | None:
 
 async def first_success(
     chain: list[T],
-    provider_of: Callable[[T], str],
+    names_of: Callable[[T], tuple[str, ...]],
     attempt: Callable[[T], Awaitable[A]],
     cooldowns: Cooldowns,
     *,
@@ -98,10 +98,11 @@ async def first_success(
     then the next one is tried, and the refused provider is not blamed."""
     last: GatewayError | None = None
     for candidate in chain:
-        provider = provider_of(candidate)
-        if cooldowns.cooling(provider):
+        names = names_of(candidate)  # its provider, and the model itself
+        cooling = [name for name in names if cooldowns.cooling(name)]
+        if cooling:
             last = last or unavailable(
-                f"The provider '{provider}' is cooling down after repeated failures.",
+                f"'{cooling[0]}' is cooling down after repeated failures.",
                 code="provider_cooling_down",
             )
             continue
@@ -117,14 +118,16 @@ async def first_success(
             except GatewayError as exc:
                 if not exc.retryable:
                     raise
-                cooldowns.failed(provider)
+                for name in names:
+                    cooldowns.failed(name)
                 last = exc
                 wait = retry_after(exc)
                 if try_number == 1 and wait is not None and wait <= max_retry_wait:
                     await asyncio.sleep(wait)
                     continue
                 break
-            cooldowns.succeeded(provider)
+            for name in names:
+                cooldowns.succeeded(name)
             return candidate, answer
     assert last is not None, "a chain has at least one candidate"
     raise last

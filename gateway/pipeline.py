@@ -272,7 +272,7 @@ async def _serve(
     try:
         served, answer = await first_success(
             admitted.chain,
-            _provider_id,
+            _cooldown_names,
             attempt,
             services.cooldowns,
             max_retry_wait=services.settings.max_retry_wait,
@@ -354,8 +354,8 @@ async def _embed(candidate: Candidate) -> ChatResult:
     return await adapter.embed(candidate.call)
 
 
-def _provider_id(candidate: Candidate) -> str:
-    return candidate.provider.id
+def _cooldown_names(candidate: Candidate) -> tuple[str, ...]:
+    return (candidate.provider.id, f"model:{candidate.model.model_id}")
 
 
 async def _chat(candidate: Candidate) -> ChatResult:

@@ -175,7 +175,7 @@ def test_a_failing_provider_cools_down(chained, fake_openai: FakeOpenAI, backup:
     assert [ask(gw).json()["model"] for _ in range(3)] == [BACKUP, BACKUP, BACKUP]
     assert fake_openai.calls == 2  # the third request skipped the cooling provider
     health = httpx.get(f"{gw.base_url}/health").json()
-    assert [c["provider"] for c in health["cooling_down"]] == ["openai"]
+    assert [c["name"] for c in health["cooling_down"]] == [f"model:{MINI}", "openai"]
     assert len(gw.charges()) == 3
 
 
