@@ -5,6 +5,7 @@ the charges of the served requests, at the serving model's price."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -197,3 +198,25 @@ def test_a_fallback_provider_keeps_its_own_rate_limit(
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
     assert backup.calls == 1 and len(gw.charges()) == 1
+
+
+def test_a_short_retry_after_is_waited_out_on_the_same_model(
+    chained, fake_openai: FakeOpenAI, backup: FakeOpenAI
+):
+    gw = chained()
+    fake_openai.fail_next = [(429, "slow down", "1")]  # type: ignore[list-item]
+    started = time.monotonic()
+    response = ask(gw)
+    assert response.status_code == 200 and response.json()["model"] == MINI
+    assert time.monotonic() - started >= 1.0
+    assert (fake_openai.calls, backup.calls) == (2, 0)
+
+
+def test_a_long_retry_after_moves_to_the_next_model(
+    chained, fake_openai: FakeOpenAI, backup: FakeOpenAI
+):
+    gw = chained()
+    fake_openai.fail_next = [(429, "slow down", "30")]  # type: ignore[list-item]
+    response = ask(gw)
+    assert response.json()["model"] == BACKUP
+    assert (fake_openai.calls, backup.calls) == (1, 1)

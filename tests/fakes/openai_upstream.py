@@ -33,10 +33,11 @@ _ERROR_KINDS = {
 }
 
 
-def _error(status: int, message: str) -> web.Response:
+def _error(status: int, message: str, retry_after: str | None = None) -> web.Response:
     etype, code = _ERROR_KINDS.get(status, ("server_error", None))
     body = {"error": {"message": message, "type": etype, "param": None, "code": code}}
-    return web.json_response(body, status=status)
+    headers = {"Retry-After": retry_after} if retry_after is not None else None
+    return web.json_response(body, status=status, headers=headers)
 
 
 def _text(content: Any) -> str:
@@ -70,7 +71,7 @@ class FakeOpenAI(ThreadedServer):
 
     def _set_knobs(self) -> None:
         self.delay: float = 0.0
-        self.fail_next: list[tuple[int, str]] = []
+        self.fail_next: list[tuple[int, str]] = []  # or (status, message, Retry-After)
         self.stream_chunk_delay: float = 0.0
         self.omit_usage: bool = False
         self.close_mid_stream_after: int | None = None
