@@ -74,9 +74,7 @@ class Admitted:
 
 async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -> Admitted:
     """A chat request, admitted or refused."""
-    await services.ensure_ledger()  # no store, no ledger: nothing can be billed
-    snapshot = services.cache.snapshot
-    key, user = authenticate(headers, snapshot)
+    snapshot, key, user = await _caller(services, headers)
     model_name, messages, max_tokens, _ = validate_chat(body)
     extras = [body.get(name) for name in _PROMPT_EXTRAS]
 
@@ -92,17 +90,9 @@ async def admit_embedding(
     services: Services, headers: Headers, body: Mapping[str, Any]
 ) -> Admitted:
     """An embeddings request: its input is the whole prompt, and there is no output."""
-    await services.ensure_ledger()
-    snapshot = services.cache.snapshot
-    key, user = authenticate(headers, snapshot)
+    snapshot, key, user = await _caller(services, headers)
     model_name, inputs = validate_embedding(body)
-
-    def prompt_of(model: ModelConfig) -> int:
-        return sum(
-            len(item) if isinstance(item, list) else services.counter.count(item, model.tokenizer)
-            for item in inputs
-        )
-
+    prompt_of = _inputs_prompt(services, inputs)
     return await _admit(services, snapshot, key, user, body, model_name, "embedding", prompt_of, 0)
 
 
@@ -110,20 +100,31 @@ async def admit_completion(
     services: Services, headers: Headers, body: Mapping[str, Any]
 ) -> Admitted:
     """A legacy text completion: its prompts, and `max_tokens` (16 by default)."""
-    await services.ensure_ledger()
-    snapshot = services.cache.snapshot
-    key, user = authenticate(headers, snapshot)
+    snapshot, key, user = await _caller(services, headers)
     model_name, prompts, max_tokens = validate_completion(body)
-
-    def prompt_of(model: ModelConfig) -> int:
-        return sum(
-            len(p) if isinstance(p, list) else services.counter.count(p, model.tokenizer)
-            for p in prompts
-        )
-
+    prompt_of = _inputs_prompt(services, prompts)
     return await _admit(
         services, snapshot, key, user, body, model_name, "completion", prompt_of, max_tokens
     )
+
+
+async def _caller(services: Services, headers: Headers) -> tuple[Snapshot, ApiKey, User]:
+    await services.ensure_ledger()  # no store, no ledger: nothing can be billed
+    snapshot = services.cache.snapshot
+    key, user = authenticate(headers, snapshot)
+    return snapshot, key, user
+
+
+def _inputs_prompt(services: Services, inputs: list[Any]) -> Callable[[ModelConfig], int]:
+    """The prompt size of texts (counted with each model's tokenizer) or token arrays."""
+
+    def prompt_of(model: ModelConfig) -> int:
+        return sum(
+            len(item) if isinstance(item, list) else services.counter.count(item, model.tokenizer)
+            for item in inputs
+        )
+
+    return prompt_of
 
 
 async def _admit(

@@ -17,6 +17,7 @@ from billing.pricing import Usage, usd
 from gateway.api.endpoint import ApiEndpoint, Reply
 from gateway.errors import GatewayError, bad_request
 from gateway.pipeline import Admitted, admit, complete, cost_headers, open_stream
+from gateway.providers.base import parse_arguments
 from gateway.services import Services
 from gateway.streaming import MeteredStream
 from gateway.validation import parse_body
@@ -141,10 +142,7 @@ def to_message(admitted: Admitted, chat: Mapping[str, Any], usage: Usage, cost: 
         content.append({"type": "text", "text": message["content"]})
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
-        try:
-            arguments = orjson.loads(function.get("arguments") or "{}")
-        except orjson.JSONDecodeError:
-            arguments = {}
+        arguments = parse_arguments(function.get("arguments"))
         content.append(
             {
                 "type": "tool_use",

@@ -17,7 +17,14 @@ import orjson
 
 from billing.pricing import Usage
 from gateway.errors import upstream_error
-from gateway.providers.base import ChatCall, ChatResult, ChatStream, Chunk, upstream_failure
+from gateway.providers.base import (
+    ChatCall,
+    ChatResult,
+    ChatStream,
+    Chunk,
+    answer_failure,
+    parse_arguments,
+)
 from gateway.sse import SSEDecoder
 from gateway.upstream import Upstream, UpstreamResponse
 
@@ -69,10 +76,7 @@ def _message_blocks(message: Mapping[str, Any]) -> tuple[str, list[dict[str, Any
     if role == "assistant":
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
-            try:
-                arguments = orjson.loads(function.get("arguments") or "{}")
-            except orjson.JSONDecodeError:
-                arguments = {}
+            arguments = parse_arguments(function.get("arguments"))
             blocks.append(
                 {
                     "type": "tool_use",
@@ -278,14 +282,14 @@ class AnthropicProvider:
         url, headers, body = self._request(call, stream=False)
         answer = await self._upstream.post(url, headers, body, provider=call.provider.id)
         if answer.status >= 300:
-            raise _failure(answer, call)
+            raise answer_failure(answer, call)
         return parse_response(answer.body, call.model.model_id, call.provider.id)
 
     async def chat_stream(self, call: ChatCall) -> ChatStream:
         url, headers, body = self._request(call, stream=True)
         opened = await self._upstream.open_stream(url, headers, body, provider=call.provider.id)
         if isinstance(opened, UpstreamResponse):
-            raise _failure(opened, call)
+            raise answer_failure(opened, call)
         stream = ChatStream(close=opened.close)
         translator = StreamTranslator(call.model.model_id, stream)
 
@@ -303,9 +307,3 @@ class AnthropicProvider:
 
         stream.chunks = chunks()
         return stream
-
-
-def _failure(answer: UpstreamResponse, call: ChatCall) -> Exception:
-    return upstream_failure(
-        answer.status, answer.body, answer.headers, call.provider.id, call.api_key
-    )

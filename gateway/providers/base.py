@@ -17,6 +17,7 @@ import orjson
 from billing.pricing import Usage
 from config_store.schema import ModelConfig, Provider
 from gateway.errors import GatewayError, unavailable, upstream_error
+from gateway.upstream import UpstreamResponse
 
 Chunk = dict[str, Any]
 
@@ -121,6 +122,21 @@ def _upstream_message(payload: bytes) -> str:
     except (ValueError, KeyError, TypeError):
         pass
     return payload[:300].decode("utf-8", "replace").strip() or "no details"
+
+
+def parse_arguments(raw: Any) -> Any:
+    """Tool-call arguments (a JSON string in OpenAI's format) as an object; {} if malformed."""
+    try:
+        return orjson.loads(raw or "{}")
+    except orjson.JSONDecodeError:
+        return {}
+
+
+def answer_failure(answer: UpstreamResponse, call: ChatCall) -> GatewayError:
+    """A provider's non-2xx answer to `call`, as the error the client sees."""
+    return upstream_failure(
+        answer.status, answer.body, answer.headers, call.provider.id, call.api_key
+    )
 
 
 def upstream_failure(

@@ -15,7 +15,14 @@ import orjson
 
 from billing.pricing import Usage
 from gateway.errors import upstream_error
-from gateway.providers.base import ChatCall, ChatResult, ChatStream, Chunk, upstream_failure
+from gateway.providers.base import (
+    ChatCall,
+    ChatResult,
+    ChatStream,
+    Chunk,
+    answer_failure,
+    parse_arguments,
+)
 from gateway.sse import SSEDecoder
 from gateway.upstream import Upstream, UpstreamResponse
 
@@ -45,13 +52,6 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
-def _arguments(raw: Any) -> Any:
-    try:
-        return orjson.loads(raw or "{}")
-    except orjson.JSONDecodeError:
-        return {}
-
-
 def build_body(call: ChatCall) -> dict[str, Any]:
     body = call.body
     system: list[dict[str, Any]] = []
@@ -76,7 +76,7 @@ def build_body(call: ChatCall) -> dict[str, Any]:
             for tool_call in message.get("tool_calls") or ():
                 function = tool_call.get("function") or {}
                 names[str(tool_call.get("id"))] = str(function.get("name"))
-                args = _arguments(function.get("arguments"))
+                args = parse_arguments(function.get("arguments"))
                 parts.append({"functionCall": {"name": function.get("name"), "args": args}})
         if contents and contents[-1]["role"] == turn:
             contents[-1]["parts"].extend(parts)
@@ -208,14 +208,14 @@ class GeminiProvider:
         url, headers, body = self._request(call, stream=False)
         answer = await self._upstream.post(url, headers, body, provider=call.provider.id)
         if answer.status >= 300:
-            raise _failure(answer, call)
+            raise answer_failure(answer, call)
         return parse_response(answer.body, call.model.model_id, call.provider.id)
 
     async def chat_stream(self, call: ChatCall) -> ChatStream:
         url, headers, body = self._request(call, stream=True)
         opened = await self._upstream.open_stream(url, headers, body, provider=call.provider.id)
         if isinstance(opened, UpstreamResponse):
-            raise _failure(opened, call)
+            raise answer_failure(opened, call)
         stream = ChatStream(close=opened.close)
         base = {
             "id": "",
@@ -255,9 +255,3 @@ class GeminiProvider:
 
         stream.chunks = chunks()
         return stream
-
-
-def _failure(answer: UpstreamResponse, call: ChatCall) -> Exception:
-    return upstream_failure(
-        answer.status, answer.body, answer.headers, call.provider.id, call.api_key
-    )

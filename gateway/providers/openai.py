@@ -14,7 +14,13 @@ import orjson
 
 from billing.pricing import Usage
 from gateway.errors import upstream_error
-from gateway.providers.base import ChatCall, ChatResult, ChatStream, Chunk, upstream_failure
+from gateway.providers.base import (
+    ChatCall,
+    ChatResult,
+    ChatStream,
+    Chunk,
+    answer_failure,
+)
 from gateway.sse import SSEDecoder
 from gateway.upstream import Upstream, UpstreamResponse
 
@@ -103,7 +109,7 @@ class OpenAIProvider:
         url, headers, body = build_request(call, stream=False, path=path)
         answer = await self._upstream.post(url, headers, body, provider=call.provider.id)
         if answer.status >= 300:
-            raise self._failure(answer, call)
+            raise answer_failure(answer, call)
         return parse_response(answer.body, call.model.model_id, call.provider.id)
 
     async def embed(self, call: ChatCall) -> ChatResult:
@@ -113,7 +119,7 @@ class OpenAIProvider:
             f"{call.base_url}/embeddings", headers, orjson.dumps(body), provider=call.provider.id
         )
         if answer.status >= 300:
-            raise self._failure(answer, call)
+            raise answer_failure(answer, call)
         try:
             result = orjson.loads(answer.body)
         except orjson.JSONDecodeError as exc:
@@ -129,7 +135,7 @@ class OpenAIProvider:
         url, headers, body = build_request(call, stream=True, path=path)
         opened = await self._upstream.open_stream(url, headers, body, provider=call.provider.id)
         if isinstance(opened, UpstreamResponse):
-            raise self._failure(opened, call)
+            raise answer_failure(opened, call)
         stream = ChatStream(close=opened.close)
         model_id = call.model.model_id
 
@@ -156,9 +162,3 @@ class OpenAIProvider:
 
         stream.chunks = chunks()
         return stream
-
-    @staticmethod
-    def _failure(answer: UpstreamResponse, call: ChatCall) -> Exception:
-        return upstream_failure(
-            answer.status, answer.body, answer.headers, call.provider.id, call.api_key
-        )
