@@ -22,11 +22,12 @@ from gateway.providers.base import (
     ChatResult,
     ChatStream,
     Chunk,
-    answer_failure,
+    open_ok,
     parse_arguments,
+    post_ok,
 )
 from gateway.sse import SSEDecoder
-from gateway.upstream import Upstream, UpstreamResponse
+from gateway.upstream import Upstream
 
 API_VERSION = "2023-06-01"
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
@@ -279,17 +280,11 @@ class AnthropicProvider:
         return f"{call.base_url}/v1/messages", headers, body
 
     async def chat(self, call: ChatCall) -> ChatResult:
-        url, headers, body = self._request(call, stream=False)
-        answer = await self._upstream.post(url, headers, body, provider=call.provider.id)
-        if answer.status >= 300:
-            raise answer_failure(answer, call)
-        return parse_response(answer.body, call.model.model_id, call.provider.id)
+        payload = await post_ok(self._upstream, call, self._request(call, stream=False))
+        return parse_response(payload, call.model.model_id, call.provider.id)
 
     async def chat_stream(self, call: ChatCall) -> ChatStream:
-        url, headers, body = self._request(call, stream=True)
-        opened = await self._upstream.open_stream(url, headers, body, provider=call.provider.id)
-        if isinstance(opened, UpstreamResponse):
-            raise answer_failure(opened, call)
+        opened = await open_ok(self._upstream, call, self._request(call, stream=True))
         stream = ChatStream(close=opened.close)
         translator = StreamTranslator(call.model.model_id, stream)
 

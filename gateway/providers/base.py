@@ -17,7 +17,9 @@ import orjson
 from billing.pricing import Usage
 from config_store.schema import ModelConfig, Provider
 from gateway.errors import GatewayError, unavailable, upstream_error
-from gateway.upstream import UpstreamResponse
+from gateway.upstream import Upstream, UpstreamResponse, UpstreamStream
+
+Request = tuple[str, Mapping[str, str], bytes]  # url, headers, body
 
 Chunk = dict[str, Any]
 
@@ -137,6 +139,24 @@ def answer_failure(answer: UpstreamResponse, call: ChatCall) -> GatewayError:
     return upstream_failure(
         answer.status, answer.body, answer.headers, call.provider.id, call.api_key
     )
+
+
+async def post_ok(upstream: Upstream, call: ChatCall, request: Request) -> bytes:
+    """POST and return the body of a 2xx answer; any other answer is raised."""
+    url, headers, body = request
+    answer = await upstream.post(url, headers, body, provider=call.provider.id)
+    if answer.status >= 300:
+        raise answer_failure(answer, call)
+    return answer.body
+
+
+async def open_ok(upstream: Upstream, call: ChatCall, request: Request) -> UpstreamStream:
+    """POST for a stream and return it open when 2xx; any other answer is raised."""
+    url, headers, body = request
+    opened = await upstream.open_stream(url, headers, body, provider=call.provider.id)
+    if isinstance(opened, UpstreamResponse):
+        raise answer_failure(opened, call)
+    return opened
 
 
 def upstream_failure(

@@ -20,11 +20,12 @@ from gateway.providers.base import (
     ChatResult,
     ChatStream,
     Chunk,
-    answer_failure,
+    open_ok,
     parse_arguments,
+    post_ok,
 )
 from gateway.sse import SSEDecoder
-from gateway.upstream import Upstream, UpstreamResponse
+from gateway.upstream import Upstream
 
 _BLOCKED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII"}
 _DATA_URL = re.compile(r"^data:(?P<type>[^;,]+);base64,(?P<data>.*)$", re.DOTALL)
@@ -205,17 +206,11 @@ class GeminiProvider:
         return url, headers, orjson.dumps(build_body(call))
 
     async def chat(self, call: ChatCall) -> ChatResult:
-        url, headers, body = self._request(call, stream=False)
-        answer = await self._upstream.post(url, headers, body, provider=call.provider.id)
-        if answer.status >= 300:
-            raise answer_failure(answer, call)
-        return parse_response(answer.body, call.model.model_id, call.provider.id)
+        payload = await post_ok(self._upstream, call, self._request(call, stream=False))
+        return parse_response(payload, call.model.model_id, call.provider.id)
 
     async def chat_stream(self, call: ChatCall) -> ChatStream:
-        url, headers, body = self._request(call, stream=True)
-        opened = await self._upstream.open_stream(url, headers, body, provider=call.provider.id)
-        if isinstance(opened, UpstreamResponse):
-            raise answer_failure(opened, call)
+        opened = await open_ok(self._upstream, call, self._request(call, stream=True))
         stream = ChatStream(close=opened.close)
         base = {
             "id": "",

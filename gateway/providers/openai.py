@@ -19,10 +19,11 @@ from gateway.providers.base import (
     ChatResult,
     ChatStream,
     Chunk,
-    answer_failure,
+    open_ok,
+    post_ok,
 )
 from gateway.sse import SSEDecoder
-from gateway.upstream import Upstream, UpstreamResponse
+from gateway.upstream import Upstream
 
 
 def build_request(
@@ -106,22 +107,17 @@ class OpenAIProvider:
         return await self._stream(call, "completions")
 
     async def _complete(self, call: ChatCall, path: str) -> ChatResult:
-        url, headers, body = build_request(call, stream=False, path=path)
-        answer = await self._upstream.post(url, headers, body, provider=call.provider.id)
-        if answer.status >= 300:
-            raise answer_failure(answer, call)
-        return parse_response(answer.body, call.model.model_id, call.provider.id)
+        request = build_request(call, stream=False, path=path)
+        payload = await post_ok(self._upstream, call, request)
+        return parse_response(payload, call.model.model_id, call.provider.id)
 
     async def embed(self, call: ChatCall) -> ChatResult:
         body = {**call.body, "model": call.model.upstream_name}
         headers = {"Authorization": f"Bearer {call.api_key}", "Content-Type": "application/json"}
-        answer = await self._upstream.post(
-            f"{call.base_url}/embeddings", headers, orjson.dumps(body), provider=call.provider.id
-        )
-        if answer.status >= 300:
-            raise answer_failure(answer, call)
+        request = (f"{call.base_url}/embeddings", headers, orjson.dumps(body))
+        payload = await post_ok(self._upstream, call, request)
         try:
-            result = orjson.loads(answer.body)
+            result = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
             raise upstream_error(
                 f"The provider '{call.provider.id}' answered with invalid JSON."
@@ -132,10 +128,7 @@ class OpenAIProvider:
         return ChatResult(body=result, usage=parse_usage(result.get("usage")))
 
     async def _stream(self, call: ChatCall, path: str) -> ChatStream:
-        url, headers, body = build_request(call, stream=True, path=path)
-        opened = await self._upstream.open_stream(url, headers, body, provider=call.provider.id)
-        if isinstance(opened, UpstreamResponse):
-            raise answer_failure(opened, call)
+        opened = await open_ok(self._upstream, call, build_request(call, stream=True, path=path))
         stream = ChatStream(close=opened.close)
         model_id = call.model.model_id
 
