@@ -120,12 +120,17 @@ class FakeOpenAI(ThreadedServer):
         ]
         return web.json_response({"object": "list", "data": data})
 
-    async def _completions(self, request: web.Request) -> web.StreamResponse:
-        """Legacy completions: "Echo: <prompt>" cut to max_tokens words (default 16)."""
-        body = await request.json()
+    async def _received(self, request: web.Request) -> dict[str, Any]:
+        """Count and record a request; return its JSON body."""
+        body: dict[str, Any] = await request.json()
         with self._lock:
             self._calls += 1
             self._requests.append({"json": body, "headers": dict(request.headers)})
+        return body
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        """Legacy completions: "Echo: <prompt>" cut to max_tokens words (default 16)."""
+        body = await self._received(request)
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided.")
         words = ("Echo: " + str(body.get("prompt"))).split()
@@ -170,10 +175,7 @@ class FakeOpenAI(ThreadedServer):
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         """One 3-number vector per input; usage: one token per word (or per token id)."""
-        body = await request.json()
-        with self._lock:
-            self._calls += 1
-            self._requests.append({"json": body, "headers": dict(request.headers)})
+        body = await self._received(request)
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided.")
         raw = body.get("input")
