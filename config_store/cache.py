@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from config_store.router_config import ModelProfile, RouterConfig
 from config_store.schema import ApiKey, Catalogue, ModelConfig, PricingTier, Provider, User
 from config_store.store import ConfigStore, StoreError
 
@@ -41,6 +42,8 @@ class Snapshot:
     source: str
     loaded_at: datetime
     active_models: tuple[ModelConfig, ...] = field(default=())
+    profiles: Mapping[str, ModelProfile] = field(default_factory=dict)  # by model_id
+    router: RouterConfig = field(default_factory=RouterConfig)  # the defaults if never set
     # Keys presented and found valid in this snapshot, so that a key is hashed
     # and checked once per snapshot rather than once per request. Only valid
     # keys enter, so its size is bounded by the number of keys.
@@ -59,6 +62,8 @@ class Snapshot:
             active_models=tuple(
                 sorted((m for m in catalogue.models if m.is_active), key=lambda m: m.model_id)
             ),
+            profiles=_index(catalogue.profiles, lambda p: p.model_id),
+            router=catalogue.router_config or RouterConfig(),
         )
 
     def model(self, model_id: str) -> ModelConfig | None:
@@ -104,6 +109,10 @@ class ConfigCache:
         self.refreshes = 0
         self.refresh_failures = 0
         self.last_error: str | None = None
+
+    @property
+    def store(self) -> ConfigStore:
+        return self._store
 
     @property
     def store_ok(self) -> bool:

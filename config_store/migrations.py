@@ -108,4 +108,29 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE model_configurations ADD COLUMN mode TEXT NOT NULL DEFAULT 'chat';
         """,
     ),
+    (
+        5,
+        """
+        CREATE TABLE router_config (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            data TEXT NOT NULL
+        );
+        CREATE TABLE model_profiles (
+            model_id TEXT PRIMARY KEY,
+            data TEXT NOT NULL
+        );
+        CREATE TABLE config_history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            old TEXT,
+            new TEXT,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX config_history_entity ON config_history(entity, entity_id, id);
+        """,
+    ),
 )

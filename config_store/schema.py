@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
+
+from config_store.router_config import ModelProfile, RouterConfig
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -96,3 +99,34 @@ class Catalogue:
     tiers: tuple[PricingTier, ...] = ()
     users: tuple[User, ...] = ()
     api_keys: tuple[ApiKey, ...] = ()
+    profiles: tuple[ModelProfile, ...] = ()
+    router_config: RouterConfig | None = None  # None: never set, the defaults apply
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One change to a config entity: who made it, when, why, and the entity's
+    JSON document before and after (None where it did not exist)."""
+
+    id: int
+    entity: str  # "router_config", "model_profile", ...
+    entity_id: str
+    action: str  # "create" | "update" | "delete"
+    actor: str
+    reason: str
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+    at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "entity": self.entity,
+            "entity_id": self.entity_id,
+            "action": self.action,
+            "actor": self.actor,
+            "reason": self.reason,
+            "old": self.old,
+            "new": self.new,
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+        }

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,10 +14,26 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from config_store.migrations import MIGRATIONS
-from config_store.schema import ApiKey, Catalogue, ModelConfig, PricingTier, Provider, User
-from config_store.store import StoreError, StoreUnavailable
+from config_store.router_config import ConfigInvalid, ModelProfile, RouterConfig
+from config_store.schema import (
+    ApiKey,
+    Catalogue,
+    HistoryEntry,
+    ModelConfig,
+    PricingTier,
+    Provider,
+    User,
+)
+from config_store.store import NotFound, StoreError, StoreUnavailable
 
 T = TypeVar("T")
+log = logging.getLogger("gateway.store")
+
+# Entities kept as JSON documents: entity -> (table, key column, key for an entity id).
+_DOCUMENTS: dict[str, tuple[str, str, Callable[[str], str | int]]] = {
+    "router_config": ("router_config", "id", lambda _: 1),
+    "model_profile": ("model_profiles", "model_id", lambda entity_id: entity_id),
+}
 
 
 def _dec(value: str | None) -> Decimal | None:
@@ -185,10 +202,18 @@ class SqliteStore:
                     for r in await rows(db, "SELECT id, name, tier_id FROM users")
                 ]
                 keys = [_api_key(r) for r in await rows(db, "SELECT * FROM api_keys")]
+                profile_rows = await rows(db, "SELECT model_id, data FROM model_profiles")
+                config_rows = await rows(db, "SELECT data FROM router_config")
             finally:
                 await db.rollback()
             return Catalogue(
-                tuple(providers), tuple(models), tuple(tiers), tuple(users), tuple(keys)
+                tuple(providers),
+                tuple(models),
+                tuple(tiers),
+                tuple(users),
+                tuple(keys),
+                profiles=tuple(_profiles(profile_rows)),
+                router_config=_router_config(config_rows),
             )
 
         return await self._run(work)
@@ -274,3 +299,140 @@ class SqliteStore:
             "tpm": key.tpm,
         }
         return await self._put("api_keys", "key_hash", values, overwrite)
+
+    async def change(
+        self,
+        entity: str,
+        entity_id: str,
+        new: Mapping[str, Any] | None,
+        *,
+        actor: str,
+        reason: str = "",
+    ) -> HistoryEntry:
+        """Write (or, with `new=None`, delete) one entity kept as a JSON document,
+        and record the change in the history, in one transaction."""
+        if entity not in _DOCUMENTS:
+            raise StoreError(f"unknown entity {entity!r}")
+        table, column, key_of = _DOCUMENTS[entity]
+        key = key_of(entity_id)
+        new_text = None if new is None else json.dumps(new, sort_keys=True)
+
+        async def work(db: aiosqlite.Connection) -> HistoryEntry:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                sql = f"SELECT data FROM {table} WHERE {column} = ?"  # noqa: S608
+                async with db.execute(sql, (key,)) as cur:
+                    row = await cur.fetchone()
+                old_text = None if row is None else str(row[0])
+                if old_text is None and new_text is None:
+                    raise NotFound(f"{entity} {entity_id!r} does not exist")
+                if new_text is None:
+                    await db.execute(f"DELETE FROM {table} WHERE {column} = ?", (key,))  # noqa: S608
+                else:
+                    await db.execute(
+                        f"INSERT INTO {table} ({column}, data) VALUES (?, ?) "  # noqa: S608
+                        f"ON CONFLICT({column}) DO UPDATE SET data = excluded.data",
+                        (key, new_text),
+                    )
+                action = "create" if old_text is None else "delete" if new is None else "update"
+                at = datetime.now(UTC)
+                cur = await db.execute(
+                    "INSERT INTO config_history "
+                    "(entity, entity_id, action, actor, reason, old, new, at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (entity, entity_id, action, actor, reason, old_text, new_text, at.isoformat()),
+                )
+                entry_id = cur.lastrowid
+                await db.commit()
+            except BaseException:
+                await db.rollback()
+                raise
+            old = None if old_text is None else json.loads(old_text)
+            return HistoryEntry(
+                int(entry_id or 0),
+                entity,
+                entity_id,
+                action,
+                actor,
+                reason,
+                old,
+                _doc(new_text),
+                at,
+            )
+
+        return await self._run(work)
+
+    async def history(
+        self,
+        *,
+        entity: str | None = None,
+        entity_id: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> list[HistoryEntry]:
+        """Changes, newest first; `before` pages back from an entry id."""
+        where, args = [], []
+        for clause, value in (
+            ("entity = ?", entity),
+            ("entity_id = ?", entity_id),
+            ("id < ?", before),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        sql = "SELECT * FROM config_history"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+
+        async def work(db: aiosqlite.Connection) -> list[HistoryEntry]:
+            async with db.execute(sql, (*args, limit)) as cur:
+                return [_history(row) for row in await cur.fetchall()]
+
+        return await self._run(work)
+
+    async def history_entry(self, entry_id: int) -> HistoryEntry | None:
+        async def work(db: aiosqlite.Connection) -> HistoryEntry | None:
+            sql = "SELECT * FROM config_history WHERE id = ?"
+            async with db.execute(sql, (entry_id,)) as cur:
+                row = await cur.fetchone()
+            return None if row is None else _history(row)
+
+        return await self._run(work)
+
+
+def _doc(text: str | None) -> dict[str, Any] | None:
+    return None if text is None else dict(json.loads(text))
+
+
+def _history(row: sqlite3.Row) -> HistoryEntry:
+    return HistoryEntry(
+        id=row["id"],
+        entity=row["entity"],
+        entity_id=row["entity_id"],
+        action=row["action"],
+        actor=row["actor"],
+        reason=row["reason"],
+        old=_doc(row["old"]),
+        new=_doc(row["new"]),
+        at=datetime.fromisoformat(row["at"]),
+    )
+
+
+def _profiles(rows: Iterable[sqlite3.Row]) -> Iterable[ModelProfile]:
+    """Profiles as stored; one that no longer validates is skipped (and logged),
+    so that a bad row cannot stop the whole catalogue from loading."""
+    for row in rows:
+        try:
+            yield ModelProfile.from_json(row["model_id"], json.loads(row["data"]))
+        except (ConfigInvalid, ValueError) as exc:
+            log.warning("skipping the invalid profile of %s: %s", row["model_id"], exc)
+
+
+def _router_config(rows: Iterable[sqlite3.Row]) -> RouterConfig | None:
+    for row in rows:
+        try:
+            return RouterConfig.from_json(json.loads(row["data"]))
+        except (ConfigInvalid, ValueError) as exc:
+            log.warning("ignoring the invalid router config: %s", exc)
+    return None

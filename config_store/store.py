@@ -6,9 +6,18 @@ into `StoreError` (or its subclass `StoreUnavailable`) where they enter.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-from config_store.schema import ApiKey, Catalogue, ModelConfig, PricingTier, Provider, User
+from config_store.schema import (
+    ApiKey,
+    Catalogue,
+    HistoryEntry,
+    ModelConfig,
+    PricingTier,
+    Provider,
+    User,
+)
 
 
 class StoreError(Exception):
@@ -17,6 +26,10 @@ class StoreError(Exception):
 
 class StoreUnavailable(StoreError):
     """The store cannot be opened or reached."""
+
+
+class NotFound(StoreError):
+    """The entity to change or delete does not exist."""
 
 
 class ConfigStore(Protocol):
@@ -50,3 +63,27 @@ class ConfigStore(Protocol):
     async def put_user(self, user: User, *, overwrite: bool = True) -> bool: ...
 
     async def put_api_key(self, key: ApiKey, *, overwrite: bool = True) -> bool: ...
+
+    async def change(
+        self,
+        entity: str,
+        entity_id: str,
+        new: Mapping[str, Any] | None,
+        *,
+        actor: str,
+        reason: str = "",
+    ) -> HistoryEntry:
+        """Write (or delete, with `new=None`) a versioned entity and record the
+        change, old and new documents included, atomically."""
+        ...
+
+    async def history(
+        self,
+        *,
+        entity: str | None = None,
+        entity_id: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> list[HistoryEntry]: ...
+
+    async def history_entry(self, entry_id: int) -> HistoryEntry | None: ...

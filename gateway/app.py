@@ -14,7 +14,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from billing.tokens import TokenCounter
-from gateway.api import admin, generate, health, messages, openai
+from gateway.api import admin, generate, health, history, messages, openai, router_admin
 from gateway.api.endpoint import ApiEndpoint
 from gateway.errors import (
     GatewayError,
@@ -41,6 +41,8 @@ def create_app(
             *messages.routes,
             *generate.routes,
             *admin.routes,
+            *router_admin.routes,
+            *history.routes,
             *health.routes,
         ],
         exception_handlers={

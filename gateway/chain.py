@@ -37,17 +37,19 @@ class Candidate:
         return hold_nano(self.prompt, self.output_cap, self.prices)
 
 
-def build_chain(
+CandidateFor = Callable[[ModelConfig], Candidate]
+
+
+def candidate_builder(
     services: Services,
     snapshot: Snapshot,
-    model: ModelConfig,
     body: Mapping[str, Any],
     prompt_of: Callable[[ModelConfig], int],
     max_tokens: int | None,
     user: User,
-) -> list[Candidate]:
-    """The requested model (its problems are the request's errors), then its
-    fallbacks that can serve it, ordered by provider and model priority."""
+) -> CandidateFor:
+    """Makes a request's Candidate for any model, counting the prompt once per
+    tokenizer; raises the GatewayError that keeps a model from serving it."""
     tier = snapshot.tiers.get(user.tier_id)
     prompts: dict[str, int] = {}
 
@@ -56,6 +58,12 @@ def build_chain(
             prompts[m.tokenizer] = prompt_of(m)
         return _candidate(services, snapshot, m, body, prompts[m.tokenizer], max_tokens, tier)
 
+    return candidate
+
+
+def build_chain(snapshot: Snapshot, model: ModelConfig, candidate: CandidateFor) -> list[Candidate]:
+    """The requested model (its problems are the request's errors), then its
+    fallbacks that can serve it, ordered by provider and model priority."""
     chain = [candidate(model)]
     if not model.fallbacks:
         return chain

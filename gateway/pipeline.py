@@ -19,7 +19,7 @@ from billing.pricing import Prices, Usage, cost_nano, usd
 from config_store.cache import Snapshot
 from config_store.schema import ApiKey, ModelConfig, Provider, User
 from gateway.auth import authenticate
-from gateway.chain import Candidate, build_chain
+from gateway.chain import Candidate, build_chain, candidate_builder
 from gateway.errors import (
     bad_request,
     insufficient_quota,
@@ -36,6 +36,7 @@ from gateway.providers.base import (
     TextCompletionProvider,
 )
 from gateway.ratelimit import Limit
+from gateway.router.route import Route, decide, no_route, preset_of
 from gateway.services import Services
 from gateway.validation import validate_chat, validate_completion, validate_embedding
 
@@ -58,6 +59,7 @@ class Admitted:
     served: Candidate
     hold: Hold
     started_at: str
+    route: Route | None = None  # how `model: "auto"` was routed
 
     @property
     def model(self) -> ModelConfig:
@@ -73,17 +75,60 @@ class Admitted:
 
 
 async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -> Admitted:
-    """A chat request, admitted or refused."""
+    """A chat request, admitted or refused; `model: "auto"` (or a preset) is routed."""
     snapshot, key, user = await _caller(services, headers)
     model_name, messages, max_tokens, _ = validate_chat(body)
+    prompt_of = chat_prompt_counter(services, body, messages)
+    candidate = candidate_builder(services, snapshot, body, prompt_of, max_tokens, user)
+    preset = preset_of(model_name)
+    if preset is None:
+        model = _requested(services, model_name, "chat")
+        return await _admit(services, key, user, build_chain(snapshot, model, candidate))
+
+    async def ask(model_id: str, question: list[dict[str, Any]]) -> str:
+        return await _ask_classifier(services, headers, model_id, question)
+
+    decision = await decide(
+        snapshot,
+        services.settings.router_source,
+        body,
+        messages,
+        preset=preset,
+        conversation_header=headers.get("x-conversation-id"),
+        user_id=user.id,
+        candidate=candidate,
+        sticky=services.sticky,
+        cooldowns=services.cooldowns,
+        ask=ask,
+    )
+    if not decision.ranked:
+        raise no_route(decision)
+    return await _admit(services, key, user, decision.chain, decision)
+
+
+def chat_prompt_counter(
+    services: Services, body: Mapping[str, Any], messages: list[Any]
+) -> Callable[[ModelConfig], int]:
+    """A chat prompt's size under a model's tokenizer: messages, tools and formats."""
     extras = [body.get(name) for name in _PROMPT_EXTRAS]
 
     def prompt_of(model: ModelConfig) -> int:
         return services.counter.count_prompt(messages, model.tokenizer, extras)
 
-    return await _admit(
-        services, snapshot, key, user, body, model_name, "chat", prompt_of, max_tokens
-    )
+    return prompt_of
+
+
+async def _ask_classifier(
+    services: Services, headers: Headers, model_id: str, messages: list[dict[str, Any]]
+) -> str:
+    """The router's classifier model, asked as a request of its own: the caller
+    pays for it at that model's price, on its own ledger row."""
+    if preset_of(model_id) is not None:
+        raise bad_request("The classifier model cannot itself be auto-routed.", param="model")
+    body = {"model": model_id, "messages": messages, "max_tokens": 40, "temperature": 0}
+    admitted = await admit(services, headers, body)
+    result, _, _, _ = await complete(services, admitted)
+    return "".join(message_texts(result))
 
 
 async def admit_embedding(
@@ -93,7 +138,9 @@ async def admit_embedding(
     snapshot, key, user = await _caller(services, headers)
     model_name, inputs = validate_embedding(body)
     prompt_of = _inputs_prompt(services, inputs)
-    return await _admit(services, snapshot, key, user, body, model_name, "embedding", prompt_of, 0)
+    candidate = candidate_builder(services, snapshot, body, prompt_of, 0, user)
+    model = _requested(services, model_name, "embedding")
+    return await _admit(services, key, user, build_chain(snapshot, model, candidate))
 
 
 async def admit_completion(
@@ -103,9 +150,9 @@ async def admit_completion(
     snapshot, key, user = await _caller(services, headers)
     model_name, prompts, max_tokens = validate_completion(body)
     prompt_of = _inputs_prompt(services, prompts)
-    return await _admit(
-        services, snapshot, key, user, body, model_name, "completion", prompt_of, max_tokens
-    )
+    candidate = candidate_builder(services, snapshot, body, prompt_of, max_tokens, user)
+    model = _requested(services, model_name, "completion")
+    return await _admit(services, key, user, build_chain(snapshot, model, candidate))
 
 
 async def _caller(services: Services, headers: Headers) -> tuple[Snapshot, ApiKey, User]:
@@ -127,17 +174,14 @@ def _inputs_prompt(services: Services, inputs: list[Any]) -> Callable[[ModelConf
     return prompt_of
 
 
-async def _admit(
-    services: Services,
-    snapshot: Snapshot,
-    key: ApiKey,
-    user: User,
-    body: Mapping[str, Any],
-    model_name: str,
-    mode: str,
-    prompt_of: Callable[[ModelConfig], int],
-    max_tokens: int | None,
-) -> Admitted:
+def _requested(services: Services, model_name: str, mode: str) -> ModelConfig:
+    """The model a request names, if it is active and serves this kind of request."""
+    if preset_of(model_name) is not None and mode != "chat":
+        raise bad_request(
+            f"'{model_name}' routes chat requests only; name a {mode} model.",
+            param="model",
+            code="unsupported_model",
+        )
     model = services.cache.model(model_name)
     if model is None or not model.is_active:
         raise model_not_found(model_name)
@@ -147,13 +191,31 @@ async def _admit(
             param="model",
             code="unsupported_model",
         )
-    chain = build_chain(services, snapshot, model, body, prompt_of, max_tokens, user)
+    return model
+
+
+async def _admit(
+    services: Services,
+    key: ApiKey,
+    user: User,
+    chain: list[Candidate],
+    route: Route | None = None,
+) -> Admitted:
+    """Check the rate limits of the first model and hold the chain's worst case.
+    When the balance covers the first model but not a costlier fallback, the
+    request goes ahead without the fallbacks it could not pay for."""
     first = chain[0]
     if key.rpm or key.tpm or first.provider.rpm or first.provider.tpm:
         services.limiter.admit(_limits(key, first.provider, first.prompt + first.output_cap))
     worst = max(candidate.worst_case_nano for candidate in chain)
     try:
-        hold = await services.meter.hold(user.id, worst)
+        try:
+            hold = await services.meter.hold(user.id, worst)
+        except InsufficientBalance:
+            if worst == first.worst_case_nano:
+                raise
+            chain = [c for c in chain if c.worst_case_nano <= first.worst_case_nano]
+            hold = await services.meter.hold(user.id, first.worst_case_nano)
     except InsufficientBalance as exc:
         raise insufficient_quota(usd(max(exc.available_nano, 0)), usd(exc.needed_nano)) from None
     except UnknownAccount:
@@ -166,6 +228,7 @@ async def _admit(
         served=first,
         hold=hold,
         started_at=datetime.now(UTC).isoformat(),
+        route=route,
     )
 
 
@@ -224,6 +287,11 @@ async def settle(services: Services, admitted: Admitted, usage: Usage) -> tuple[
 
 def cost_headers(admitted: Admitted, cost: int | None, balance: int | None) -> dict[str, str]:
     headers = {"x-request-id": admitted.request_id, "x-gateway-model": admitted.model.model_id}
+    if admitted.route is not None:
+        classification = admitted.route.classification
+        headers["x-gateway-route-category"] = classification.category
+        headers["x-gateway-route-complexity"] = classification.complexity
+        headers["x-gateway-route-preset"] = admitted.route.preset
     if cost is not None:
         headers["x-gateway-cost-usd"] = usd(cost)
     if balance is not None:
@@ -283,6 +351,9 @@ async def _serve(
         services.meter.release(admitted.hold)
         raise
     admitted.served = served
+    if admitted.route is not None:
+        route = admitted.route
+        services.sticky.remember(admitted.user.id, route.conversation, served.model.model_id)
     return answer
 
 

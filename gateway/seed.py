@@ -15,6 +15,8 @@ from pathlib import Path
 from billing.ledger import LedgerEntry, SqliteLedger
 from billing.pricing import NANO_PER_USD
 from config_store.catalogue import DEMO_MODELS, DEMO_PROVIDERS, FREE_TIER
+from config_store.profiles import DEMO_PROFILES
+from config_store.router_config import RouterConfig
 from config_store.schema import ApiKey, User
 from config_store.sqlite import SqliteStore
 from gateway.auth import hash_key, key_prefix, new_key
@@ -90,11 +92,22 @@ async def seed(settings: Settings) -> SeedReport:
             created_at=datetime.now(UTC),
         )
         keys = await store.put_api_key(key, overwrite=False)
+        await _seed_router(store)
     finally:
         await store.close()
     credited = await _credit_once(settings)
     admin_key(settings, create=True)
     return SeedReport(sum(providers), sum(models), int(tiers), int(users), int(keys), credited)
+
+
+async def _seed_router(store: SqliteStore) -> None:
+    """The router config and each profile, unless it was ever written (by the seed
+    or an operator): a profile an operator deleted stays deleted."""
+    documents = [("router_config", "default", RouterConfig().to_json())]
+    documents += [("model_profile", p.model_id, p.to_json()) for p in DEMO_PROFILES]
+    for entity, entity_id, document in documents:
+        if not await store.history(entity=entity, entity_id=entity_id, limit=1):
+            await store.change(entity, entity_id, document, actor="seed", reason="seeded")
 
 
 async def _credit_once(settings: Settings) -> int:

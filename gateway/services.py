@@ -30,6 +30,7 @@ from gateway.providers.gemini import GeminiProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
 from gateway.ratelimit import RateLimiter
+from gateway.router.sticky import StickyRoutes
 from gateway.settings import Settings
 from gateway.upstream import Upstream
 from gateway.vault import Vault
@@ -51,6 +52,7 @@ class Services:
     request_ids: RequestIds = field(default_factory=RequestIds)
     limiter: RateLimiter = field(default_factory=RateLimiter)
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
+    sticky: StickyRoutes = field(default_factory=StickyRoutes)
     ledger_ready: bool = False
     _ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

@@ -73,6 +73,9 @@ class Settings:
     cooldown_seconds: float = 30.0  # ...skip it for this long
     upstream_connect_timeout: float = 10.0
     upstream_total_timeout: float = 600.0
+    # "database": the router config and profiles from the store; "builtin": the
+    # built-in ones, whatever the store says (an instant rollback of router tuning).
+    router_source: str = "database"
     tiktoken_cache_dir: Path = field(
         default_factory=lambda: Path(tempfile.gettempdir()) / "data-gym-cache"
     )
@@ -122,6 +125,7 @@ class Settings:
             cooldown_seconds=_number(env, "GATEWAY_COOLDOWN_SECONDS", 30.0),
             upstream_connect_timeout=_number(env, "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", 10.0),
             upstream_total_timeout=_number(env, "GATEWAY_UPSTREAM_TOTAL_TIMEOUT", 600.0),
+            router_source=_choice(env, "GATEWAY_ROUTER_CONFIG", ("database", "builtin")),
             tiktoken_cache_dir=tiktoken_dir,
             env=MappingProxyType(env),
         )

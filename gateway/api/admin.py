@@ -1,15 +1,28 @@
-"""Admin routes (Authorization: Bearer <admin key>): cache stats and refresh."""
+"""Admin routes (Authorization: Bearer <admin key>): cache stats and refresh,
+and the helpers every admin route shares: authentication, JSON bodies, and
+versioned changes (written with their history, then the snapshot refreshed at
+once, so the next request sees them)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from config_store.router_config import ConfigInvalid
+from config_store.schema import HistoryEntry
+from config_store.store import NotFound, StoreError
 from gateway.api.openai import JSON, services_of
 from gateway.auth import is_admin
-from gateway.errors import invalid_api_key
+from gateway.errors import GatewayError, bad_request, invalid_api_key, unavailable
 from gateway.services import Services
+from gateway.validation import parse_body
+
+# Who made a change, in the history: the name of the (single) admin key.
+ADMIN_ACTOR = "admin"
 
 
 def admin_services(request: Request) -> Services:
@@ -17,6 +30,46 @@ def admin_services(request: Request) -> Services:
     if not is_admin(request.headers, services.admin_key):
         raise invalid_api_key("Admin endpoints need 'Authorization: Bearer <admin key>'.")
     return services
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    return parse_body(await request.body())
+
+
+def invalid(exc: ConfigInvalid) -> GatewayError:
+    return bad_request(str(exc), param=exc.param, code="invalid_value")
+
+
+def change_reason(request: Request) -> str:
+    """Why a change is made: the `reason` query parameter or `x-change-reason` header."""
+    return (request.query_params.get("reason") or request.headers.get("x-change-reason") or "")[
+        :500
+    ]
+
+
+async def apply_change(
+    services: Services,
+    entity: str,
+    entity_id: str,
+    document: Mapping[str, Any] | None,
+    reason: str,
+) -> HistoryEntry:
+    """Write one versioned entity with its history entry, then refresh the snapshot."""
+    if not services.cache.store_ok:
+        raise unavailable(
+            "The configuration store is unavailable; changes cannot be saved.",
+            code="store_unavailable",
+        )
+    try:
+        entry = await services.cache.store.change(
+            entity, entity_id, document, actor=ADMIN_ACTOR, reason=reason
+        )
+    except NotFound as exc:
+        raise GatewayError(404, str(exc), code="not_found") from exc
+    except StoreError as exc:
+        raise unavailable(f"The change could not be saved: {exc}", code="store_error") from exc
+    await services.cache.refresh()
+    return entry
 
 
 async def cache_stats(request: Request) -> Response:

@@ -8,7 +8,7 @@ It runs its own asyncio event loop in a daemon thread, so sync and async tests c
 Replies are deterministic: content is ``"Echo: " + <last user message text>`` and token counts
 are whitespace-separated words (see ``_usage``). Behaviour knobs (``delay``, ``fail_next``,
 ``stream_chunk_delay``, ``omit_usage``, ``close_mid_stream_after``, ``cached_tokens``,
-``tool_call``) are plain attributes that may be changed between requests.
+``tool_call``, ``replies``) are plain attributes that may be changed between requests.
 """
 
 from __future__ import annotations
@@ -77,6 +77,8 @@ class FakeOpenAI(ThreadedServer):
         self.close_mid_stream_after: int | None = None
         self.cached_tokens: int = 0
         self.tool_call: dict[str, str] | None = None
+        # model -> fixed reply content, in place of the echo (e.g. a classifier's JSON).
+        self.replies: dict[str, str] = {}
 
     @property
     def calls(self) -> int:
@@ -217,6 +219,7 @@ class FakeOpenAI(ThreadedServer):
             return "", self.tool_call, "tool_calls"
         users = [m for m in body["messages"] if isinstance(m, dict) and m.get("role") == "user"]
         content = "Echo: " + (_text(users[-1].get("content")) if users else "")
+        content = self.replies.get(str(body.get("model")), content)
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         words = content.split()
         if isinstance(limit, int) and len(words) > limit:

@@ -1,0 +1,1 @@
+"""The auto-router: `model: "auto"` classified, scored and turned into a chain."""
