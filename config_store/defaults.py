@@ -1,6 +1,6 @@
 """The built-in catalogue that serves when the store cannot be opened.
 
-It holds providers, models and tiers, never users or keys: with no store there
+It holds providers, models, tiers and router profiles, never users or keys: with no store there
 is no balance to charge, so the data plane answers paid requests with 503
 until the store is back, while `/v1/models` and the stats keep working.
 """

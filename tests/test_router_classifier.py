@@ -65,9 +65,7 @@ def test_complexity_thresholds_are_config():
     assert classify(request, RouterConfig()).complexity == "simple"
     stricter = RouterConfig.from_json({"classifier": {"simple_max_tokens": 5}})
     assert classify(request, stricter).complexity == "medium"
-    tiny = RouterConfig.from_json(
-        {"classifier": {"simple_max_tokens": 0, "complex_min_tokens": 5}}
-    )
+    tiny = RouterConfig.from_json({"classifier": {"simple_max_tokens": 0, "complex_min_tokens": 5}})
     assert classify(request, tiny).complexity == "complex"
 
 
