@@ -64,6 +64,7 @@ def router_sources(
 class Excluded:
     model_id: str
     reason: str
+    cause: str  # "request" (it asks what the model cannot do), "cooldown", "unavailable"
 
 
 @dataclass(slots=True)
@@ -94,7 +95,9 @@ class Route:
             "conversation_id": self.conversation,
             "sticky_model": self.sticky_model,
             "candidates": [s.to_json() for s, _ in self.ranked],
-            "excluded": [{"model": e.model_id, "reason": e.reason} for e in self.excluded],
+            "excluded": [
+                {"model": e.model_id, "reason": e.reason, "cause": e.cause} for e in self.excluded
+            ],
             "chain": [candidate.model.model_id for candidate in self.chain],
         }
 
@@ -120,18 +123,18 @@ def rank(
         if profile is None or model.mode != "chat":
             continue
         missing = sorted(needs - profile.capabilities)
-        reason = ""
+        reason, cause = "", "request"
         if missing:
             reason = f"lacks {', '.join(missing)}"
         elif cooldowns.cooling(model.provider) or cooldowns.cooling(f"model:{model.model_id}"):
-            reason = "cooling down after failures"
+            reason, cause = "cooling down after failures", "cooldown"
         else:
             try:
                 option = candidate(model)
             except GatewayError as exc:
-                reason = exc.message
+                reason, cause = exc.message, "request" if exc.status < 500 else "unavailable"
         if reason:
-            decision.excluded.append(Excluded(model.model_id, reason))
+            decision.excluded.append(Excluded(model.model_id, reason, cause))
             continue
         scored = score(
             model, profile, classification, config, preset, sticky=model.model_id == sticky_model
@@ -142,13 +145,15 @@ def rank(
 
 
 def no_route(decision: Route) -> GatewayError:
-    """Why no model could take the request: the service's fault (503) when some
-    model is only cooling down or unreachable, else the request's (400)."""
+    """Why no model could take the request: 503 when a model is cooling down (it
+    may serve soon) or when every model is unreachable; else the request asks
+    what no reachable model can do (a capability, a context window): 400."""
     needs = decision.needs
     wanted = f" (needs {', '.join(sorted(needs))})" if needs else ""
     reasons = "; ".join(f"{e.model_id}: {e.reason}" for e in decision.excluded[:5])
     message = f"No model can serve this auto-routed request{wanted}. {reasons}".strip()
-    if any(not e.reason.startswith("lacks") for e in decision.excluded):
+    causes = {e.cause for e in decision.excluded}
+    if "cooldown" in causes or "request" not in causes:
         return unavailable(message, code="no_route_available")
     return bad_request(message, param="model", code="no_route")
 

@@ -16,6 +16,7 @@ then the model id, so that equal scores always rank the same way.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -81,11 +82,18 @@ def _num(value: Decimal) -> int | float:
 
 
 def blended_price(model: ModelConfig, config: RouterConfig) -> Decimal:
-    weights = config.blend_input_weight + config.blend_output_weight
-    return (
-        model.input_price_per_million * config.blend_input_weight
-        + model.output_price_per_million * config.blend_output_weight
-    ) / weights
+    return _blend(
+        model.input_price_per_million,
+        model.output_price_per_million,
+        config.blend_input_weight,
+        config.blend_output_weight,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _blend(inp: Decimal, out: Decimal, input_weight: Decimal, output_weight: Decimal) -> Decimal:
+    """Few distinct prices and weights, so computed once each."""
+    return (inp * input_weight + out * output_weight) / (input_weight + output_weight)
 
 
 def cost_tier(blended: Decimal, config: RouterConfig) -> str:
