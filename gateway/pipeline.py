@@ -36,7 +36,7 @@ from gateway.providers.base import (
     TextCompletionProvider,
 )
 from gateway.ratelimit import Limit
-from gateway.router.route import Route, decide, no_route, preset_of
+from gateway.router.route import Ask, Route, decide, no_route, preset_of
 from gateway.services import Services
 from gateway.validation import validate_chat, validate_completion, validate_embedding
 
@@ -78,17 +78,39 @@ async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -
     """A chat request, admitted or refused; `model: "auto"` (or a preset) is routed."""
     snapshot, key, user = await _caller(services, headers)
     model_name, messages, max_tokens, _ = validate_chat(body)
-    prompt_of = chat_prompt_counter(services, body, messages)
-    candidate = candidate_builder(services, snapshot, body, prompt_of, max_tokens, user)
     preset = preset_of(model_name)
     if preset is None:
         model = _requested(services, model_name, "chat")
+        prompt_of = chat_prompt_counter(services, body, messages)
+        candidate = candidate_builder(services, snapshot, body, prompt_of, max_tokens, user)
         return await _admit(services, key, user, build_chain(snapshot, model, candidate))
 
     async def ask(model_id: str, question: list[dict[str, Any]]) -> str:
         return await _ask_classifier(services, headers, model_id, question)
 
-    decision = await decide(
+    decision = await route_chat(
+        services, snapshot, headers, body, messages, user, preset, max_tokens, ask
+    )
+    if not decision.ranked:
+        raise no_route(decision)
+    return await _admit(services, key, user, decision.chain, decision)
+
+
+async def route_chat(
+    services: Services,
+    snapshot: Snapshot,
+    headers: Headers,
+    body: Mapping[str, Any],
+    messages: list[Any],
+    user: User,
+    preset: str,
+    max_tokens: int | None,
+    ask: Ask | None,
+) -> Route:
+    """The auto-router's decision for a chat request (an empty ranking when no
+    model can take it); `ask=None` keeps to the local classifier."""
+    prompt_of = chat_prompt_counter(services, body, messages)
+    return await decide(
         snapshot,
         services.settings.router_source,
         body,
@@ -96,14 +118,11 @@ async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -
         preset=preset,
         conversation_header=headers.get("x-conversation-id"),
         user_id=user.id,
-        candidate=candidate,
+        candidate=candidate_builder(services, snapshot, body, prompt_of, max_tokens, user),
         sticky=services.sticky,
         cooldowns=services.cooldowns,
         ask=ask,
     )
-    if not decision.ranked:
-        raise no_route(decision)
-    return await _admit(services, key, user, decision.chain, decision)
 
 
 def chat_prompt_counter(

@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from config_store.catalogue import DEMO_MODELS
+from config_store.router_config import CATEGORIES
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.harness import GatewayServer, expected_cost_nano, usd_text
 from tests.test_router_admin import admin, put_config, simulate
@@ -117,19 +118,7 @@ def test_a_vision_request_never_routes_to_a_text_only_model(
     client: openai.OpenAI, gateway: GatewayServer
 ):
     # Make the text-only o1-mini the best model at everything, multimodal included.
-    everything = dict.fromkeys(
-        [
-            "coding",
-            "reasoning",
-            "creative",
-            "factual",
-            "analysis",
-            "conversation",
-            "multimodal",
-            "research",
-        ],
-        100,
-    )
+    everything = dict.fromkeys(CATEGORIES, 100)
     response = httpx.put(
         f"{gateway.base_url}/admin/router/profiles/{O1MINI}",
         headers=admin(gateway),

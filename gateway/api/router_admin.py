@@ -23,10 +23,9 @@ from config_store.router_config import ConfigInvalid, ModelProfile, RouterConfig
 from config_store.schema import User
 from gateway.api.admin import admin_services, apply_change, change_reason, invalid, json_body
 from gateway.api.openai import JSON
-from gateway.chain import candidate_builder
 from gateway.errors import GatewayError, model_not_found
-from gateway.pipeline import chat_prompt_counter
-from gateway.router.route import decide, preset_of, router_sources
+from gateway.pipeline import route_chat
+from gateway.router.route import preset_of, router_sources
 from gateway.validation import validate_chat
 
 ROUTER_CONFIG = "router_config"
@@ -125,19 +124,8 @@ async def simulate(request: Request) -> Response:
         )
     snapshot = services.cache.snapshot
     user = _simulated_user(request, snapshot)
-    prompt_of = chat_prompt_counter(services, body, messages)
-    decision = await decide(
-        snapshot,
-        services.settings.router_source,
-        body,
-        messages,
-        preset=preset,
-        conversation_header=request.headers.get("x-conversation-id"),
-        user_id=user.id,
-        candidate=candidate_builder(services, snapshot, body, prompt_of, max_tokens, user),
-        sticky=services.sticky,
-        cooldowns=services.cooldowns,
-        ask=None,
+    decision = await route_chat(
+        services, snapshot, request.headers, body, messages, user, preset, max_tokens, None
     )
     config, _ = router_sources(snapshot, services.settings.router_source)
     result = decision.to_json()
