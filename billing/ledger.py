@@ -51,6 +51,7 @@ class LedgerEntry:
     cache_write_tokens: int = 0
     prices: str = "{}"  # JSON copy of the prices used
     reason: str = ""
+    key_id: str = ""  # the API key's id (the start of its hash), for spend caps and usage
 
     def row(self) -> tuple[str | int, ...]:
         return (
@@ -68,14 +69,16 @@ class LedgerEntry:
             self.cache_write_tokens,
             self.prices,
             self.reason,
+            self.key_id,
         )
 
 
 _COLUMNS = (
     "request_id, user_id, kind, amount_nano, created_at, model_id, provider, key_prefix, "
-    "prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens, prices, reason"
+    "prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens, prices, reason, "
+    "key_id"
 )
-_ROW_MARKS = f"({', '.join('?' * 14)})"
+_ROW_MARKS = f"({', '.join('?' * 15)})"
 _INSERT = f"INSERT OR IGNORE INTO ledger ({_COLUMNS}) VALUES {_ROW_MARKS}"  # noqa: S608
 
 

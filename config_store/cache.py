@@ -19,7 +19,15 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from config_store.router_config import ModelProfile, RouterConfig
-from config_store.schema import ApiKey, Catalogue, ModelConfig, PricingTier, Provider, User
+from config_store.schema import (
+    ApiKey,
+    Catalogue,
+    ModelConfig,
+    PricePoint,
+    PricingTier,
+    Provider,
+    User,
+)
 from config_store.store import ConfigStore, StoreError
 
 log = logging.getLogger("gateway.cache")
@@ -44,6 +52,8 @@ class Snapshot:
     active_models: tuple[ModelConfig, ...] = field(default=())
     profiles: Mapping[str, ModelProfile] = field(default_factory=dict)  # by model_id
     router: RouterConfig = field(default_factory=RouterConfig)  # the defaults if never set
+    # Price points that were not yet in force when the snapshot was made, by model.
+    upcoming: Mapping[str, tuple[PricePoint, ...]] = field(default_factory=dict)
     # Keys presented and found valid in this snapshot, so that a key is hashed
     # and checked once per snapshot rather than once per request. Only valid
     # keys enter, so its size is bounded by the number of keys.
@@ -51,23 +61,54 @@ class Snapshot:
 
     @classmethod
     def of(cls, catalogue: Catalogue, source: str, loaded_at: datetime) -> Snapshot:
+        models, upcoming = _priced(catalogue, loaded_at)
         return cls(
             providers=_index(catalogue.providers, lambda p: p.id),
-            models=_index(catalogue.models, lambda m: m.model_id),
+            models=_index(models, lambda m: m.model_id),
             tiers=_index(catalogue.tiers, lambda t: t.id),
             users=_index(catalogue.users, lambda u: u.id),
             keys=_index(catalogue.api_keys, lambda k: k.key_hash),
             source=source,
             loaded_at=loaded_at,
             active_models=tuple(
-                sorted((m for m in catalogue.models if m.is_active), key=lambda m: m.model_id)
+                sorted((m for m in models if m.is_active), key=lambda m: m.model_id)
             ),
             profiles=_index(catalogue.profiles, lambda p: p.model_id),
             router=catalogue.router_config or RouterConfig(),
+            upcoming=MappingProxyType(upcoming),
         )
+
+    def priced(self, model: ModelConfig, at: datetime | None = None) -> ModelConfig:
+        """`model` with the prices in force at `at` (default: now); a scheduled
+        price may have come into force since the snapshot was made."""
+        later = self.upcoming.get(model.model_id) if self.upcoming else None
+        if not later:
+            return model
+        moment = at or datetime.now(UTC)
+        due = [p for p in later if p.effective_from <= moment]
+        return due[-1].applied_to(model) if due else model
 
     def model(self, model_id: str) -> ModelConfig | None:
         return self.models.get(model_id)
+
+
+def _priced(
+    catalogue: Catalogue, at: datetime
+) -> tuple[tuple[ModelConfig, ...], dict[str, tuple[PricePoint, ...]]]:
+    """Each model with the prices in force at `at`, and the points still to come."""
+    points: dict[str, list[PricePoint]] = {}
+    for point in catalogue.prices:
+        points.setdefault(point.model_id, []).append(point)
+    models = []
+    upcoming: dict[str, tuple[PricePoint, ...]] = {}
+    for model in catalogue.models:
+        history = sorted(points.get(model.model_id, ()), key=lambda p: p.effective_from)
+        in_force = [p for p in history if p.effective_from <= at]
+        later = tuple(p for p in history if p.effective_from > at)
+        models.append(in_force[-1].applied_to(model) if in_force else model)
+        if later:
+            upcoming[model.model_id] = later
+    return tuple(models), upcoming
 
 
 def _go_duration(seconds: float) -> str:

@@ -133,4 +133,25 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX config_history_entity ON config_history(entity, entity_id, id);
         """,
     ),
+    (
+        6,
+        """
+        CREATE TABLE model_prices (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            model_id TEXT NOT NULL,
+            effective_from TEXT NOT NULL,
+            input_price_per_million TEXT NOT NULL,
+            output_price_per_million TEXT NOT NULL,
+            cached_input_price_per_million TEXT,
+            cache_write_price_per_million TEXT,
+            actor TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            recorded_at TEXT NOT NULL
+        );
+        CREATE INDEX model_prices_model ON model_prices(model_id, effective_from);
+        ALTER TABLE api_keys ADD COLUMN allowed_models TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE api_keys ADD COLUMN spend_cap_nano INTEGER;
+        ALTER TABLE ledger ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
+        """,
+    ),
 )

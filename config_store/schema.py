@@ -6,7 +6,7 @@ balances and costs are integer nano-USD. Nothing here does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -14,6 +14,14 @@ from typing import Any
 from config_store.router_config import ModelProfile, RouterConfig
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +73,43 @@ class ModelConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PricePoint:
+    """A model's prices from `effective_from` on (USD per million tokens)."""
+
+    model_id: str
+    effective_from: datetime
+    input_price_per_million: Decimal
+    output_price_per_million: Decimal
+    cached_input_price_per_million: Decimal | None = None
+    cache_write_price_per_million: Decimal | None = None
+    actor: str = ""
+    reason: str = ""
+    recorded_at: datetime = EPOCH
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "effective_from": iso(self.effective_from),
+            "input_price_per_million": str(self.input_price_per_million),
+            "output_price_per_million": str(self.output_price_per_million),
+            "cached_input_price_per_million": _text(self.cached_input_price_per_million),
+            "cache_write_price_per_million": _text(self.cache_write_price_per_million),
+            "actor": self.actor,
+            "reason": self.reason,
+            "recorded_at": iso(self.recorded_at),
+        }
+
+    def applied_to(self, model: ModelConfig) -> ModelConfig:
+        return replace(
+            model,
+            input_price_per_million=self.input_price_per_million,
+            output_price_per_million=self.output_price_per_million,
+            cached_input_price_per_million=self.cached_input_price_per_million,
+            cache_write_price_per_million=self.cache_write_price_per_million,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class PricingTier:
     id: str
     name: str
@@ -88,6 +133,13 @@ class ApiKey:
     created_at: datetime = EPOCH
     rpm: int = 0  # requests per minute with this key; 0 = no limit
     tpm: int = 0  # tokens per minute (prompt + allowed output); 0 = no limit
+    allowed_models: tuple[str, ...] = ()  # model ids (or "auto") it may use; empty = all
+    spend_cap_nano: int | None = None  # the most this key may ever spend; None = no cap
+
+    @property
+    def id(self) -> str:
+        """A public handle for the key in admin routes and the ledger."""
+        return self.key_hash[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +153,7 @@ class Catalogue:
     api_keys: tuple[ApiKey, ...] = ()
     profiles: tuple[ModelProfile, ...] = ()
     router_config: RouterConfig | None = None  # None: never set, the defaults apply
+    prices: tuple[PricePoint, ...] = ()  # every model's price history
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,5 +181,5 @@ class HistoryEntry:
             "reason": self.reason,
             "old": self.old,
             "new": self.new,
-            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "at": iso(self.at),
         }

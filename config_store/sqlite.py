@@ -6,6 +6,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,27 +14,193 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from config_store.documents import (
+    model_from_json,
+    model_to_json,
+    provider_from_json,
+    provider_to_json,
+    tier_from_json,
+    tier_to_json,
+)
 from config_store.migrations import MIGRATIONS
 from config_store.router_config import ConfigInvalid, ModelProfile, RouterConfig
 from config_store.schema import (
+    EPOCH,
     ApiKey,
     Catalogue,
     HistoryEntry,
     ModelConfig,
+    PricePoint,
     PricingTier,
     Provider,
     User,
 )
-from config_store.store import NotFound, StoreError, StoreUnavailable
+from config_store.store import Conflict, NotFound, StoreError, StoreUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger("gateway.store")
 
-# Entities kept as JSON documents: entity -> (table, key column, key for an entity id).
-_DOCUMENTS: dict[str, tuple[str, str, Callable[[str], str | int]]] = {
-    "router_config": ("router_config", "id", lambda _: 1),
-    "model_profile": ("model_profiles", "model_id", lambda entity_id: entity_id),
-}
+
+@dataclass(frozen=True, slots=True)
+class _Entity:
+    """How a versioned entity maps to its table: document <-> row."""
+
+    table: str
+    key: str
+    read: Callable[[sqlite3.Row], dict[str, Any]]
+    write: Callable[[Mapping[str, Any]], dict[str, Any]]
+    key_of: Callable[[str], str | int] = lambda entity_id: entity_id
+
+
+def _data(row: sqlite3.Row) -> dict[str, Any]:
+    return dict(json.loads(row["data"]))
+
+
+def _entities() -> dict[str, _Entity]:
+    def as_data(key: Callable[[Mapping[str, Any]], str | int], column: str) -> Any:
+        return lambda doc: {column: key(doc), "data": json.dumps(dict(doc), sort_keys=True)}
+
+    return {
+        "router_config": _Entity(
+            "router_config", "id", _data, as_data(lambda _: 1, "id"), lambda _: 1
+        ),
+        "model_profile": _Entity(
+            "model_profiles", "model_id", _data, as_data(lambda d: d["model_id"], "model_id")
+        ),
+        "model": _Entity(
+            "model_configurations",
+            "model_id",
+            lambda row: model_to_json(_model(row)),
+            lambda doc: _model_values(model_from_json(doc, id=doc["id"], created_at=EPOCH)),
+        ),
+        "provider": _Entity(
+            "providers",
+            "id",
+            lambda row: provider_to_json(_provider(row)),
+            lambda doc: _provider_values(provider_from_json(doc)),
+        ),
+        "tier": _Entity(
+            "pricing_tiers",
+            "id",
+            lambda row: tier_to_json(
+                PricingTier(row["id"], row["name"], Decimal(row["markup_percent"]))
+            ),
+            lambda doc: _tier_values(tier_from_json(doc)),
+        ),
+    }
+
+
+_ENTITIES = _entities()
+_PRICE_FIELDS = (
+    "input_price_per_million",
+    "output_price_per_million",
+    "cached_input_price_per_million",
+    "cache_write_price_per_million",
+)
+_INSERT_PRICE = (
+    "INSERT INTO model_prices (model_id, effective_from, input_price_per_million, "
+    "output_price_per_million, cached_input_price_per_million, cache_write_price_per_million, "
+    "actor, reason, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _json(document: Mapping[str, Any] | None) -> str | None:
+    return None if document is None else json.dumps(dict(document), sort_keys=True)
+
+
+def _prices_of(document: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
+    return None if document is None else tuple(document.get(name) for name in _PRICE_FIELDS)
+
+
+def _price_point(document: Mapping[str, Any], at: datetime, actor: str, reason: str) -> PricePoint:
+    def dec(name: str) -> Decimal | None:
+        value = document.get(name)
+        return None if value is None else Decimal(str(value))
+
+    return PricePoint(
+        model_id=str(document["model_id"]),
+        effective_from=at,
+        input_price_per_million=Decimal(str(document["input_price_per_million"])),
+        output_price_per_million=Decimal(str(document["output_price_per_million"])),
+        cached_input_price_per_million=dec("cached_input_price_per_million"),
+        cache_write_price_per_million=dec("cache_write_price_per_million"),
+        actor=actor,
+        reason=reason,
+        recorded_at=at,
+    )
+
+
+def _price_values(point: PricePoint) -> tuple[Any, ...]:
+    return (
+        point.model_id,
+        point.effective_from.astimezone(UTC).isoformat(),
+        str(point.input_price_per_million),
+        str(point.output_price_per_million),
+        _text(point.cached_input_price_per_million),
+        _text(point.cache_write_price_per_million),
+        point.actor,
+        point.reason,
+        point.recorded_at.astimezone(UTC).isoformat(),
+    )
+
+
+def _price(row: sqlite3.Row) -> PricePoint:
+    return PricePoint(
+        model_id=row["model_id"],
+        effective_from=datetime.fromisoformat(row["effective_from"]),
+        input_price_per_million=Decimal(row["input_price_per_million"]),
+        output_price_per_million=Decimal(row["output_price_per_million"]),
+        cached_input_price_per_million=_dec(row["cached_input_price_per_million"]),
+        cache_write_price_per_million=_dec(row["cache_write_price_per_million"]),
+        actor=row["actor"],
+        reason=row["reason"],
+        recorded_at=datetime.fromisoformat(row["recorded_at"]),
+    )
+
+
+def _provider_values(provider: Provider) -> dict[str, Any]:
+    return {
+        "id": provider.id,
+        "kind": provider.kind,
+        "base_url": provider.base_url,
+        "api_key_env": provider.api_key_env,
+        "base_url_env": provider.base_url_env,
+        "api_key": provider.api_key,
+        "enabled": int(provider.enabled),
+        "display_name": provider.display_name,
+        "rpm": provider.rpm,
+        "tpm": provider.tpm,
+        "fallback_priority": provider.fallback_priority,
+        "connect_timeout": provider.connect_timeout,
+        "read_timeout": provider.read_timeout,
+        "total_timeout": provider.total_timeout,
+    }
+
+
+def _model_values(model: ModelConfig) -> dict[str, Any]:
+    return {
+        "id": model.id,
+        "model_id": model.model_id,
+        "provider": model.provider,
+        "input_price_per_million": str(model.input_price_per_million),
+        "output_price_per_million": str(model.output_price_per_million),
+        "cached_input_price_per_million": _text(model.cached_input_price_per_million),
+        "cache_write_price_per_million": _text(model.cache_write_price_per_million),
+        "context_window_size": model.context_window_size,
+        "max_output_tokens": model.max_output_tokens,
+        "is_active": int(model.is_active),
+        "created_at": model.created_at.isoformat(),
+        "upstream_model": model.upstream_model,
+        "tokenizer": model.tokenizer,
+        "note": model.note,
+        "mode": model.mode,
+        "fallbacks": json.dumps(list(model.fallbacks)),
+        "fallback_priority": model.fallback_priority,
+    }
+
+
+def _tier_values(tier: PricingTier) -> dict[str, Any]:
+    return {"id": tier.id, "name": tier.name, "markup_percent": str(tier.markup_percent)}
 
 
 def _dec(value: str | None) -> Decimal | None:
@@ -95,6 +262,8 @@ def _api_key(row: sqlite3.Row) -> ApiKey:
         created_at=datetime.fromisoformat(row["created_at"]),
         rpm=row["rpm"],
         tpm=row["tpm"],
+        allowed_models=tuple(json.loads(row["allowed_models"])),
+        spend_cap_nano=row["spend_cap_nano"],
     )
 
 
@@ -142,6 +311,8 @@ class SqliteStore:
             raise StoreUnavailable("the SQLite store is not open")
         try:
             return await work(self._db)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"SQLite: {exc}") from exc
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite: {exc}") from exc
 
@@ -204,6 +375,9 @@ class SqliteStore:
                 keys = [_api_key(r) for r in await rows(db, "SELECT * FROM api_keys")]
                 profile_rows = await rows(db, "SELECT model_id, data FROM model_profiles")
                 config_rows = await rows(db, "SELECT data FROM router_config")
+                price_rows = await rows(
+                    db, "SELECT * FROM model_prices ORDER BY effective_from, id"
+                )
             finally:
                 await db.rollback()
             return Catalogue(
@@ -214,6 +388,7 @@ class SqliteStore:
                 tuple(keys),
                 profiles=tuple(_profiles(profile_rows)),
                 router_config=_router_config(config_rows),
+                prices=tuple(_price(row) for row in price_rows),
             )
 
         return await self._run(work)
@@ -238,49 +413,13 @@ class SqliteStore:
         return await self._run(work)
 
     async def put_provider(self, provider: Provider, *, overwrite: bool = True) -> bool:
-        values = {
-            "id": provider.id,
-            "kind": provider.kind,
-            "base_url": provider.base_url,
-            "api_key_env": provider.api_key_env,
-            "base_url_env": provider.base_url_env,
-            "api_key": provider.api_key,
-            "enabled": int(provider.enabled),
-            "display_name": provider.display_name,
-            "rpm": provider.rpm,
-            "tpm": provider.tpm,
-            "fallback_priority": provider.fallback_priority,
-            "connect_timeout": provider.connect_timeout,
-            "read_timeout": provider.read_timeout,
-            "total_timeout": provider.total_timeout,
-        }
-        return await self._put("providers", "id", values, overwrite)
+        return await self._put("providers", "id", _provider_values(provider), overwrite)
 
     async def put_model(self, model: ModelConfig, *, overwrite: bool = True) -> bool:
-        values = {
-            "id": model.id,
-            "model_id": model.model_id,
-            "provider": model.provider,
-            "input_price_per_million": str(model.input_price_per_million),
-            "output_price_per_million": str(model.output_price_per_million),
-            "cached_input_price_per_million": _text(model.cached_input_price_per_million),
-            "cache_write_price_per_million": _text(model.cache_write_price_per_million),
-            "context_window_size": model.context_window_size,
-            "max_output_tokens": model.max_output_tokens,
-            "is_active": int(model.is_active),
-            "created_at": model.created_at.isoformat(),
-            "upstream_model": model.upstream_model,
-            "tokenizer": model.tokenizer,
-            "note": model.note,
-            "mode": model.mode,
-            "fallbacks": json.dumps(list(model.fallbacks)),
-            "fallback_priority": model.fallback_priority,
-        }
-        return await self._put("model_configurations", "id", values, overwrite)
+        return await self._put("model_configurations", "id", _model_values(model), overwrite)
 
     async def put_tier(self, tier: PricingTier, *, overwrite: bool = True) -> bool:
-        values = {"id": tier.id, "name": tier.name, "markup_percent": str(tier.markup_percent)}
-        return await self._put("pricing_tiers", "id", values, overwrite)
+        return await self._put("pricing_tiers", "id", _tier_values(tier), overwrite)
 
     async def put_user(self, user: User, *, overwrite: bool = True) -> bool:
         # The balance column is not written here: only ledger rows move it.
@@ -297,8 +436,29 @@ class SqliteStore:
             "created_at": key.created_at.isoformat(),
             "rpm": key.rpm,
             "tpm": key.tpm,
+            "allowed_models": json.dumps(list(key.allowed_models)),
+            "spend_cap_nano": key.spend_cap_nano,
         }
         return await self._put("api_keys", "key_hash", values, overwrite)
+
+    async def add_price(self, point: PricePoint) -> None:
+        """Schedule a price (from its `effective_from` on); the snapshot applies it when due."""
+
+        async def work(db: aiosqlite.Connection) -> None:
+            await db.execute(_INSERT_PRICE, _price_values(point))
+            await db.commit()
+
+        await self._run(work)
+
+    async def prices(self, model_id: str) -> list[PricePoint]:
+        """A model's price points, oldest first."""
+
+        async def work(db: aiosqlite.Connection) -> list[PricePoint]:
+            sql = "SELECT * FROM model_prices WHERE model_id = ? ORDER BY effective_from, id"
+            async with db.execute(sql, (model_id,)) as cur:
+                return [_price(row) for row in await cur.fetchall()]
+
+        return await self._run(work)
 
     async def change(
         self,
@@ -309,55 +469,55 @@ class SqliteStore:
         actor: str,
         reason: str = "",
     ) -> HistoryEntry:
-        """Write (or, with `new=None`, delete) one entity kept as a JSON document,
-        and record the change in the history, in one transaction."""
-        if entity not in _DOCUMENTS:
+        """Write (or, with `new=None`, delete) one versioned entity and record the
+        change in the history, in one transaction. A model whose prices change
+        gets a price point effective at once, in the same transaction."""
+        kind = _ENTITIES.get(entity)
+        if kind is None:
             raise StoreError(f"unknown entity {entity!r}")
-        table, column, key_of = _DOCUMENTS[entity]
-        key = key_of(entity_id)
-        new_text = None if new is None else json.dumps(new, sort_keys=True)
+        key = kind.key_of(entity_id)
 
         async def work(db: aiosqlite.Connection) -> HistoryEntry:
             await db.execute("BEGIN IMMEDIATE")
             try:
-                sql = f"SELECT data FROM {table} WHERE {column} = ?"  # noqa: S608
+                sql = f"SELECT * FROM {kind.table} WHERE {kind.key} = ?"  # noqa: S608
                 async with db.execute(sql, (key,)) as cur:
                     row = await cur.fetchone()
-                old_text = None if row is None else str(row[0])
-                if old_text is None and new_text is None:
+                old = None if row is None else kind.read(row)
+                if old is None and new is None:
                     raise NotFound(f"{entity} {entity_id!r} does not exist")
-                if new_text is None:
-                    await db.execute(f"DELETE FROM {table} WHERE {column} = ?", (key,))  # noqa: S608
-                else:
-                    await db.execute(
-                        f"INSERT INTO {table} ({column}, data) VALUES (?, ?) "  # noqa: S608
-                        f"ON CONFLICT({column}) DO UPDATE SET data = excluded.data",
-                        (key, new_text),
-                    )
-                action = "create" if old_text is None else "delete" if new is None else "update"
                 at = datetime.now(UTC)
+                if new is None:
+                    await db.execute(f"DELETE FROM {kind.table} WHERE {kind.key} = ?", (key,))  # noqa: S608
+                else:
+                    values = kind.write(new)
+                    columns = ", ".join(values)
+                    marks = ", ".join("?" for _ in values)
+                    updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != kind.key)
+                    await db.execute(
+                        f"INSERT INTO {kind.table} ({columns}) VALUES ({marks}) "  # noqa: S608
+                        f"ON CONFLICT({kind.key}) DO UPDATE SET {updates}",
+                        tuple(values.values()),
+                    )
+                    if entity == "model" and _prices_of(old) != _prices_of(new):
+                        point = _price_point(new, at, actor, reason)
+                        await db.execute(_INSERT_PRICE, _price_values(point))
+                action = "create" if old is None else "delete" if new is None else "update"
                 cur = await db.execute(
                     "INSERT INTO config_history "
                     "(entity, entity_id, action, actor, reason, old, new, at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (entity, entity_id, action, actor, reason, old_text, new_text, at.isoformat()),
-                )
+                    (entity, entity_id, action, actor, reason, _json(old), _json(new),
+                     at.isoformat()),
+                )  # fmt: skip
                 entry_id = cur.lastrowid
                 await db.commit()
             except BaseException:
                 await db.rollback()
                 raise
-            old = None if old_text is None else json.loads(old_text)
+            document = None if new is None else dict(new)
             return HistoryEntry(
-                int(entry_id or 0),
-                entity,
-                entity_id,
-                action,
-                actor,
-                reason,
-                old,
-                _doc(new_text),
-                at,
+                int(entry_id or 0), entity, entity_id, action, actor, reason, old, document, at
             )
 
         return await self._run(work)

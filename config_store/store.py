@@ -14,6 +14,7 @@ from config_store.schema import (
     Catalogue,
     HistoryEntry,
     ModelConfig,
+    PricePoint,
     PricingTier,
     Provider,
     User,
@@ -30,6 +31,11 @@ class StoreUnavailable(StoreError):
 
 class NotFound(StoreError):
     """The entity to change or delete does not exist."""
+
+
+class Conflict(StoreError):
+    """The write would break a rule of the data: a duplicate id, or a row that
+    others still refer to (a provider with models, a tier with users)."""
 
 
 class ConfigStore(Protocol):
@@ -87,3 +93,11 @@ class ConfigStore(Protocol):
     ) -> list[HistoryEntry]: ...
 
     async def history_entry(self, entry_id: int) -> HistoryEntry | None: ...
+
+    async def add_price(self, point: PricePoint) -> None:
+        """Schedule a model's price from `point.effective_from` on."""
+        ...
+
+    async def prices(self, model_id: str) -> list[PricePoint]:
+        """A model's price points, oldest first."""
+        ...

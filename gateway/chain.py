@@ -120,6 +120,7 @@ def _candidate(
         if provider.kind == "mock"
         else credentials(provider, services.settings.env, services.vault.reveal)
     )
+    model = snapshot.priced(model)  # the prices in force as the request starts
     call = ChatCall(body, model, provider, base_url, api_key, max_tokens)
     prices = prices_for(model, tier)
     return Candidate(model, provider, adapter, call, prices, prompt, output_cap)
