@@ -89,7 +89,13 @@ class Ledger(Protocol):
 
     def submit(self, entry: LedgerEntry) -> asyncio.Future[None]: ...
 
+    async def drained(self) -> None: ...
+
     async def balance(self, user_id: str) -> int | None: ...
+
+    async def key_spent(self, key_id: str) -> int: ...
+
+    async def has_entry(self, request_id: str) -> bool: ...
 
 
 class SqliteLedger:
@@ -117,6 +123,7 @@ class SqliteLedger:
         self._since_checkpoint = 0
         self._checkpointing: asyncio.Future[None] | None = None
         self._queue: list[tuple[LedgerEntry, asyncio.Future[None]]] = []
+        self._writing: list[tuple[LedgerEntry, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
@@ -190,20 +197,48 @@ class SqliteLedger:
         self._wake.set()
         return future
 
+    async def drained(self) -> None:
+        """Wait until every row submitted so far is written (or has failed)."""
+        pending = [future for _, future in (*self._writing, *self._queue)]
+        if pending:
+            await asyncio.gather(*(asyncio.shield(f) for f in pending), return_exceptions=True)
+
+    async def drained(self) -> None:
+        """Wait until every row submitted so far is written (or has failed)."""
+        pending = [future for _, future in (*self._writing, *self._queue)]
+        if pending:
+            await asyncio.gather(*(asyncio.shield(f) for f in pending), return_exceptions=True)
+
     async def balance(self, user_id: str) -> int | None:
-        def read() -> int | None:
+        row = await self._read_one("SELECT balance_nano FROM users WHERE id = ?", user_id)
+        return None if row is None else int(row[0])
+
+    async def key_spent(self, key_id: str) -> int:
+        """What a key has been charged so far (read once per key and process)."""
+        sql = (
+            "SELECT -COALESCE(SUM(amount_nano), 0) FROM ledger WHERE key_id = ? AND kind = 'charge'"
+        )
+        row = await self._read_one(sql, key_id)
+        return int(row[0]) if row else 0
+
+    async def has_entry(self, request_id: str) -> bool:
+        return (
+            await self._read_one("SELECT 1 FROM ledger WHERE request_id = ?", request_id)
+            is not None
+        )
+
+    async def _read_one(self, sql: str, *args: str) -> tuple[int, ...] | None:
+        def read() -> tuple[int, ...] | None:
             assert self._db is not None
-            row = self._db.execute(
-                "SELECT balance_nano FROM users WHERE id = ?", (user_id,)
-            ).fetchone()
-            return None if row is None else int(row[0])
+            row: tuple[int, ...] | None = self._db.execute(sql, args).fetchone()
+            return row
 
         try:
             if self._in_loop:
                 return read()
             return await asyncio.get_running_loop().run_in_executor(self._executor, read)
         except sqlite3.Error as exc:
-            raise LedgerError(f"cannot read the balance: {exc}") from exc
+            raise LedgerError(f"cannot read the ledger: {exc}") from exc
 
     async def _writer(self) -> None:
         loop = asyncio.get_running_loop()
@@ -213,6 +248,7 @@ class SqliteLedger:
             while self._queue:
                 batch = self._queue[: self._max_batch]
                 del self._queue[: len(batch)]
+                self._writing = batch
                 entries = [entry for entry, _ in batch]
                 if self._in_loop:
                     try:

@@ -31,11 +31,19 @@ class UnknownAccount(Exception):
     """The user has no balance row."""
 
 
+class SpendCapReached(Exception):
+    def __init__(self, available_nano: int, needed_nano: int) -> None:
+        super().__init__(f"the key may spend {available_nano} nano-USD more, needed {needed_nano}")
+        self.available_nano = available_nano
+        self.needed_nano = needed_nano
+
+
 @dataclass(slots=True)
 class Hold:
     user_id: str
     amount_nano: int
     open: bool = True
+    key_id: str = ""  # set when the key has a spend cap
 
 
 class Meter:
@@ -44,6 +52,10 @@ class Meter:
         self._balances: dict[str, int] = {}
         self._held: dict[str, int] = {}
         self._loading: dict[str, asyncio.Future[int | None]] = {}
+        # Keys with a spend cap: what each spent (from the ledger, then kept here)
+        # and holds open against it.
+        self._spent: dict[str, int] = {}
+        self._key_held: dict[str, int] = {}
 
     async def _balance(self, user_id: str) -> int:
         balance = self._balances.get(user_id)
@@ -65,19 +77,49 @@ class Meter:
     async def balance(self, user_id: str) -> int:
         return await self._balance(user_id)
 
+    def open_holds(self) -> dict[str, int]:
+        return dict(self._held)
+
     def cached_balance(self, user_id: str) -> int | None:
         return self._balances.get(user_id)
 
     async def available(self, user_id: str) -> int:
         return await self._balance(user_id) - self._held.get(user_id, 0)
 
-    async def hold(self, user_id: str, amount_nano: int) -> Hold:
+    async def hold(
+        self, user_id: str, amount_nano: int, *, key_id: str = "", key_cap: int | None = None
+    ) -> Hold:
+        """Reserve `amount_nano` of the user's balance (and of the key's spend cap)."""
         balance = await self._balance(user_id)
+        if key_cap is not None:
+            spent = await self._key_spent(key_id)
+            room = key_cap - spent - self._key_held.get(key_id, 0)
+            if amount_nano > room:
+                raise SpendCapReached(room, amount_nano)
         held = self._held.get(user_id, 0)
         if amount_nano > balance - held:
             raise InsufficientBalance(balance - held, amount_nano)
         self._held[user_id] = held + amount_nano
-        return Hold(user_id, amount_nano)
+        if key_cap is None:
+            return Hold(user_id, amount_nano)
+        self._key_held[key_id] = self._key_held.get(key_id, 0) + amount_nano
+        return Hold(user_id, amount_nano, key_id=key_id)
+
+    async def _key_spent(self, key_id: str) -> int:
+        spent = self._spent.get(key_id)
+        if spent is None:
+            loaded = await self._ledger.key_spent(key_id)
+            spent = self._spent.setdefault(key_id, loaded)
+        return spent
+
+    async def credit(self, entry: LedgerEntry) -> int:
+        """A top-up or an adjustment (any sign): applied once committed; returns
+        the new balance. An adjustment may take the balance below zero."""
+        await self._balance(entry.user_id)
+        committed = self._ledger.submit(entry)
+        await committed
+        self._balances[entry.user_id] += entry.amount_nano
+        return self._balances[entry.user_id]
 
     def release(self, hold: Hold) -> None:
         """End a hold without a charge (the request failed everywhere)."""
@@ -88,10 +130,14 @@ class Meter:
                 self._held[hold.user_id] = remaining
             else:
                 self._held.pop(hold.user_id, None)
+            if hold.key_id:
+                self._key_held[hold.key_id] -= hold.amount_nano
 
     def _apply(self, hold: Hold, entry: LedgerEntry) -> asyncio.Future[None]:
         self.release(hold)
         self._balances[entry.user_id] = self._balances.get(entry.user_id, 0) + entry.amount_nano
+        if hold.key_id and hold.key_id in self._spent:
+            self._spent[hold.key_id] -= entry.amount_nano  # a charge is negative
         return self._ledger.submit(entry)
 
     async def settle(self, hold: Hold, entry: LedgerEntry) -> int:
@@ -101,6 +147,8 @@ class Meter:
             await committed
         except LedgerError:
             self._balances[entry.user_id] -= entry.amount_nano
+            if hold.key_id and hold.key_id in self._spent:
+                self._spent[hold.key_id] += entry.amount_nano
             raise
         return self._balances[entry.user_id]
 

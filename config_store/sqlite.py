@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -470,55 +470,36 @@ class SqliteStore:
         reason: str = "",
     ) -> HistoryEntry:
         """Write (or, with `new=None`, delete) one versioned entity and record the
-        change in the history, in one transaction. A model whose prices change
-        gets a price point effective at once, in the same transaction."""
-        kind = _ENTITIES.get(entity)
-        if kind is None:
-            raise StoreError(f"unknown entity {entity!r}")
-        key = kind.key_of(entity_id)
+        change in the history, in one transaction."""
+        [entry] = await self.change_many([(entity, entity_id, new)], actor=actor, reason=reason)
+        return entry
 
-        async def work(db: aiosqlite.Connection) -> HistoryEntry:
+    async def change_many(
+        self,
+        changes: Sequence[tuple[str, str, Mapping[str, Any] | None]],
+        *,
+        actor: str,
+        reason: str = "",
+    ) -> list[HistoryEntry]:
+        """Several changes, all or nothing, each with its history entry. A model
+        whose prices change gets a price point effective at once."""
+        for entity, _, _ in changes:
+            if entity not in _ENTITIES:
+                raise StoreError(f"unknown entity {entity!r}")
+
+        async def work(db: aiosqlite.Connection) -> list[HistoryEntry]:
             await db.execute("BEGIN IMMEDIATE")
             try:
-                sql = f"SELECT * FROM {kind.table} WHERE {kind.key} = ?"  # noqa: S608
-                async with db.execute(sql, (key,)) as cur:
-                    row = await cur.fetchone()
-                old = None if row is None else kind.read(row)
-                if old is None and new is None:
-                    raise NotFound(f"{entity} {entity_id!r} does not exist")
                 at = datetime.now(UTC)
-                if new is None:
-                    await db.execute(f"DELETE FROM {kind.table} WHERE {kind.key} = ?", (key,))  # noqa: S608
-                else:
-                    values = kind.write(new)
-                    columns = ", ".join(values)
-                    marks = ", ".join("?" for _ in values)
-                    updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != kind.key)
-                    await db.execute(
-                        f"INSERT INTO {kind.table} ({columns}) VALUES ({marks}) "  # noqa: S608
-                        f"ON CONFLICT({kind.key}) DO UPDATE SET {updates}",
-                        tuple(values.values()),
-                    )
-                    if entity == "model" and _prices_of(old) != _prices_of(new):
-                        point = _price_point(new, at, actor, reason)
-                        await db.execute(_INSERT_PRICE, _price_values(point))
-                action = "create" if old is None else "delete" if new is None else "update"
-                cur = await db.execute(
-                    "INSERT INTO config_history "
-                    "(entity, entity_id, action, actor, reason, old, new, at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (entity, entity_id, action, actor, reason, _json(old), _json(new),
-                     at.isoformat()),
-                )  # fmt: skip
-                entry_id = cur.lastrowid
+                entries = [
+                    await _apply_change(db, entity, entity_id, new, actor, reason, at)
+                    for entity, entity_id, new in changes
+                ]
                 await db.commit()
             except BaseException:
                 await db.rollback()
                 raise
-            document = None if new is None else dict(new)
-            return HistoryEntry(
-                int(entry_id or 0), entity, entity_id, action, actor, reason, old, document, at
-            )
+            return entries
 
         return await self._run(work)
 
@@ -559,6 +540,69 @@ class SqliteStore:
             return None if row is None else _history(row)
 
         return await self._run(work)
+
+
+async def _record_price(
+    db: aiosqlite.Connection,
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    at: datetime,
+    actor: str,
+    reason: str,
+) -> None:
+    """A price point for a model's new prices; the first change of a model that
+    had none also records the prices it had since it was created."""
+    if old is not None:
+        sql = "SELECT 1 FROM model_prices WHERE model_id = ? LIMIT 1"
+        async with db.execute(sql, (new["model_id"],)) as cur:
+            if await cur.fetchone() is None:
+                since = datetime.fromisoformat(str(old["created_at"]).replace("Z", "+00:00"))
+                first = _price_point(old, since, "", "created")
+                await db.execute(_INSERT_PRICE, _price_values(first))
+    await db.execute(_INSERT_PRICE, _price_values(_price_point(new, at, actor, reason)))
+
+
+async def _apply_change(
+    db: aiosqlite.Connection,
+    entity: str,
+    entity_id: str,
+    new: Mapping[str, Any] | None,
+    actor: str,
+    reason: str,
+    at: datetime,
+) -> HistoryEntry:
+    kind = _ENTITIES[entity]
+    key = kind.key_of(entity_id)
+    sql = f"SELECT * FROM {kind.table} WHERE {kind.key} = ?"  # noqa: S608
+    async with db.execute(sql, (key,)) as cur:
+        row = await cur.fetchone()
+    old = None if row is None else kind.read(row)
+    if old is None and new is None:
+        raise NotFound(f"{entity} {entity_id!r} does not exist")
+    if new is None:
+        await db.execute(f"DELETE FROM {kind.table} WHERE {kind.key} = ?", (key,))  # noqa: S608
+    else:
+        values = kind.write(new)
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != kind.key)
+        await db.execute(
+            f"INSERT INTO {kind.table} ({columns}) VALUES ({marks}) "  # noqa: S608
+            f"ON CONFLICT({kind.key}) DO UPDATE SET {updates}",
+            tuple(values.values()),
+        )
+        if entity == "model" and _prices_of(old) != _prices_of(new):
+            await _record_price(db, old, new, at, actor, reason)
+    action = "create" if old is None else "delete" if new is None else "update"
+    document = None if new is None else dict(new)
+    cur = await db.execute(
+        "INSERT INTO config_history (entity, entity_id, action, actor, reason, old, new, at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (entity, entity_id, action, actor, reason, _json(old), _json(document), at.isoformat()),
+    )
+    return HistoryEntry(
+        int(cur.lastrowid or 0), entity, entity_id, action, actor, reason, old, document, at
+    )
 
 
 def _doc(text: str | None) -> dict[str, Any] | None:

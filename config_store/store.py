@@ -6,7 +6,7 @@ into `StoreError` (or its subclass `StoreUnavailable`) where they enter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from config_store.schema import (
@@ -81,6 +81,16 @@ class ConfigStore(Protocol):
     ) -> HistoryEntry:
         """Write (or delete, with `new=None`) a versioned entity and record the
         change, old and new documents included, atomically."""
+        ...
+
+    async def change_many(
+        self,
+        changes: Sequence[tuple[str, str, Mapping[str, Any] | None]],
+        *,
+        actor: str,
+        reason: str = "",
+    ) -> list[HistoryEntry]:
+        """Several changes, all or nothing."""
         ...
 
     async def history(

@@ -14,7 +14,19 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from billing.tokens import TokenCounter
-from gateway.api import admin, generate, health, history, messages, openai, router_admin
+from gateway.api import (
+    admin,
+    admin_models,
+    admin_providers,
+    admin_usage,
+    admin_users,
+    generate,
+    health,
+    history,
+    messages,
+    openai,
+    router_admin,
+)
 from gateway.api.endpoint import ApiEndpoint
 from gateway.errors import (
     GatewayError,
@@ -42,6 +54,10 @@ def create_app(
             *generate.routes,
             *admin.routes,
             *router_admin.routes,
+            *admin_models.routes,
+            *admin_providers.routes,
+            *admin_users.routes,
+            *admin_usage.routes,
             *history.routes,
             *health.routes,
         ],

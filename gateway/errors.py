@@ -5,6 +5,8 @@
                                   context_length_exceeded
       401 invalid_api_key         no key, unknown or revoked key, wrong admin key
       402 insufficient_quota      the hold does not fit the available balance
+          key_spend_cap_reached   ...or what the key's spend cap leaves
+      403 model_not_allowed       the key may not use that model
       404 model_not_found         unknown or inactive model; unknown route
       405 method_not_allowed
       429 rate_limit_exceeded     (with Retry-After)
@@ -97,6 +99,26 @@ def insufficient_quota(available_usd: str, needed_usd: str) -> GatewayError:
         f"and ${available_usd} is available. Top up your balance or lower max_tokens.",
         type="insufficient_quota",
         code="insufficient_quota",
+    )
+
+
+def model_not_allowed(model: str) -> GatewayError:
+    return GatewayError(
+        403,
+        f"This API key may not use the model '{model}'.",
+        type="permission_error",
+        param="model",
+        code="model_not_allowed",
+    )
+
+
+def spend_cap_reached(available_usd: str, needed_usd: str) -> GatewayError:
+    return GatewayError(
+        402,
+        f"This API key's spend cap leaves ${available_usd} and this request may cost up to "
+        f"${needed_usd}. Raise the key's cap or lower max_tokens.",
+        type="insufficient_quota",
+        code="key_spend_cap_reached",
     )
 
 

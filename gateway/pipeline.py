@@ -14,7 +14,7 @@ import orjson
 from starlette.datastructures import Headers
 
 from billing.ledger import LedgerEntry, LedgerError
-from billing.meter import Hold, InsufficientBalance, UnknownAccount
+from billing.meter import Hold, InsufficientBalance, SpendCapReached, UnknownAccount
 from billing.pricing import Prices, Usage, cost_nano, usd
 from config_store.cache import Snapshot
 from config_store.schema import ApiKey, ModelConfig, Provider, User
@@ -24,7 +24,9 @@ from gateway.errors import (
     bad_request,
     insufficient_quota,
     invalid_api_key,
+    model_not_allowed,
     model_not_found,
+    spend_cap_reached,
     unavailable,
 )
 from gateway.fallback import first_success
@@ -80,7 +82,7 @@ async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -
     model_name, messages, max_tokens, _ = validate_chat(body)
     preset = preset_of(model_name)
     if preset is None:
-        model = _requested(services, model_name, "chat")
+        model = _requested(services, model_name, "chat", key)
         prompt_of = chat_prompt_counter(services, body, messages)
         candidate = candidate_builder(services, snapshot, body, prompt_of, max_tokens, user)
         return await _admit(services, key, user, build_chain(snapshot, model, candidate))
@@ -89,7 +91,7 @@ async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -
         return await _ask_classifier(services, headers, model_id, question)
 
     decision = await route_chat(
-        services, snapshot, headers, body, messages, user, preset, max_tokens, ask
+        services, snapshot, headers, body, messages, user, preset, max_tokens, ask, key
     )
     if not decision.ranked:
         raise no_route(decision)
@@ -106,6 +108,7 @@ async def route_chat(
     preset: str,
     max_tokens: int | None,
     ask: Ask | None,
+    key: ApiKey | None = None,
 ) -> Route:
     """The auto-router's decision for a chat request (an empty ranking when no
     model can take it); `ask=None` keeps to the local classifier."""
@@ -122,6 +125,7 @@ async def route_chat(
         sticky=services.sticky,
         cooldowns=services.cooldowns,
         ask=ask,
+        allowed=frozenset(key.allowed_models) if key else frozenset(),
     )
 
 
@@ -158,7 +162,7 @@ async def admit_embedding(
     model_name, inputs = validate_embedding(body)
     prompt_of = _inputs_prompt(services, inputs)
     candidate = candidate_builder(services, snapshot, body, prompt_of, 0, user)
-    model = _requested(services, model_name, "embedding")
+    model = _requested(services, model_name, "embedding", key)
     return await _admit(services, key, user, build_chain(snapshot, model, candidate))
 
 
@@ -170,7 +174,7 @@ async def admit_completion(
     model_name, prompts, max_tokens = validate_completion(body)
     prompt_of = _inputs_prompt(services, prompts)
     candidate = candidate_builder(services, snapshot, body, prompt_of, max_tokens, user)
-    model = _requested(services, model_name, "completion")
+    model = _requested(services, model_name, "completion", key)
     return await _admit(services, key, user, build_chain(snapshot, model, candidate))
 
 
@@ -193,8 +197,9 @@ def _inputs_prompt(services: Services, inputs: list[Any]) -> Callable[[ModelConf
     return prompt_of
 
 
-def _requested(services: Services, model_name: str, mode: str) -> ModelConfig:
-    """The model a request names, if it is active and serves this kind of request."""
+def _requested(services: Services, model_name: str, mode: str, key: ApiKey) -> ModelConfig:
+    """The model a request names, if it is active, serves this kind of request,
+    and the key may use it."""
     if preset_of(model_name) is not None and mode != "chat":
         raise bad_request(
             f"'{model_name}' routes chat requests only; name a {mode} model.",
@@ -204,6 +209,8 @@ def _requested(services: Services, model_name: str, mode: str) -> ModelConfig:
     model = services.cache.model(model_name)
     if model is None or not model.is_active:
         raise model_not_found(model_name)
+    if key.allowed_models and model_name not in key.allowed_models:
+        raise model_not_allowed(model_name)
     if model.mode != mode:
         raise bad_request(
             f"The model '{model_name}' is a {model.mode} model; it does not serve {mode} requests.",
@@ -223,20 +230,25 @@ async def _admit(
     """Check the rate limits of the first model and hold the chain's worst case.
     When the balance covers the first model but not a costlier fallback, the
     request goes ahead without the fallbacks it could not pay for."""
+    if key.allowed_models:
+        chain = [c for c in chain if c.model.model_id in key.allowed_models] or chain[:1]
     first = chain[0]
     if key.rpm or key.tpm or first.provider.rpm or first.provider.tpm:
         services.limiter.admit(_limits(key, first.provider, first.prompt + first.output_cap))
     worst = max(candidate.worst_case_nano for candidate in chain)
+    meter, cap = services.meter, key.spend_cap_nano
     try:
         try:
-            hold = await services.meter.hold(user.id, worst)
-        except InsufficientBalance:
+            hold = await meter.hold(user.id, worst, key_id=key.id, key_cap=cap)
+        except (InsufficientBalance, SpendCapReached):
             if worst == first.worst_case_nano:
                 raise
             chain = [c for c in chain if c.worst_case_nano <= first.worst_case_nano]
-            hold = await services.meter.hold(user.id, first.worst_case_nano)
+            hold = await meter.hold(user.id, first.worst_case_nano, key_id=key.id, key_cap=cap)
     except InsufficientBalance as exc:
         raise insufficient_quota(usd(max(exc.available_nano, 0)), usd(exc.needed_nano)) from None
+    except SpendCapReached as exc:
+        raise spend_cap_reached(usd(max(exc.available_nano, 0)), usd(exc.needed_nano)) from None
     except UnknownAccount:
         raise invalid_api_key("This API key belongs to no account.") from None
     return Admitted(
@@ -282,6 +294,7 @@ def ledger_entry(admitted: Admitted, usage: Usage, cost: int) -> LedgerEntry:
         cache_read_tokens=usage.cache_read_tokens,
         cache_write_tokens=usage.cache_write_tokens,
         prices=prices_json(admitted.prices),
+        key_id=admitted.key.id,
     )
 
 

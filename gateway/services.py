@@ -17,6 +17,7 @@ import aiohttp
 
 from billing.ledger import LedgerError, SqliteLedger
 from billing.meter import Meter
+from billing.reports import LedgerReports
 from billing.tokens import TokenCounter
 from config_store.cache import ConfigCache
 from config_store.defaults import BUILTIN_DEFAULTS
@@ -49,12 +50,14 @@ class Services:
     upstream: Upstream
     providers: dict[str, ChatProvider]  # by Provider.kind
     vault: Vault
+    reports: LedgerReports
     request_ids: RequestIds = field(default_factory=RequestIds)
     limiter: RateLimiter = field(default_factory=RateLimiter)
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
     sticky: StickyRoutes = field(default_factory=StickyRoutes)
     ledger_ready: bool = False
     _ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    admin_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # serialises balance credits
 
     async def ensure_ledger(self) -> None:
         """Paid requests need the store and the ledger; 503 until both are up."""
@@ -138,6 +141,7 @@ async def running(
             "mock": MockProvider(counter),
         },
         vault=Vault(settings.secret_key),
+        reports=LedgerReports(settings.database),
         cooldowns=Cooldowns(
             failures=settings.cooldown_failures,
             window=settings.cooldown_window,

@@ -5,7 +5,7 @@ once, so the next request sees them)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from config_store.router_config import ConfigInvalid
 from config_store.schema import HistoryEntry
-from config_store.store import NotFound, StoreError
+from config_store.store import ConfigStore, Conflict, NotFound, StoreError
 from gateway.api.openai import JSON, services_of
 from gateway.auth import is_admin
 from gateway.errors import GatewayError, bad_request, invalid_api_key, unavailable
@@ -55,21 +55,45 @@ async def apply_change(
     reason: str,
 ) -> HistoryEntry:
     """Write one versioned entity with its history entry, then refresh the snapshot."""
+    [entry] = await apply_changes(services, [(entity, entity_id, document)], reason)
+    return entry
+
+
+async def apply_changes(
+    services: Services,
+    changes: Sequence[tuple[str, str, Mapping[str, Any] | None]],
+    reason: str,
+) -> list[HistoryEntry]:
+    """Several versioned changes, all or nothing, then the snapshot refreshed."""
+    store = writable_store(services)
+    try:
+        entries = await store.change_many(changes, actor=ADMIN_ACTOR, reason=reason)
+    except StoreError as exc:
+        raise store_failure(exc) from exc
+    await services.cache.refresh()
+    return entries
+
+
+def writable_store(services: Services) -> ConfigStore:
     if not services.cache.store_ok:
         raise unavailable(
             "The configuration store is unavailable; changes cannot be saved.",
             code="store_unavailable",
         )
-    try:
-        entry = await services.cache.store.change(
-            entity, entity_id, document, actor=ADMIN_ACTOR, reason=reason
-        )
-    except NotFound as exc:
-        raise GatewayError(404, str(exc), code="not_found") from exc
-    except StoreError as exc:
-        raise unavailable(f"The change could not be saved: {exc}", code="store_error") from exc
-    await services.cache.refresh()
-    return entry
+    return services.cache.store
+
+
+def store_failure(exc: StoreError) -> GatewayError:
+    """A store error as the admin's answer: 404, 409, or 503."""
+    if isinstance(exc, NotFound):
+        return GatewayError(404, str(exc), code="not_found")
+    if isinstance(exc, Conflict):
+        return GatewayError(409, f"The change conflicts with existing data: {exc}", code="conflict")
+    return unavailable(f"The change could not be saved: {exc}", code="store_error")
+
+
+def not_found(what: str, name: str) -> GatewayError:
+    return GatewayError(404, f"No {what} '{name}'.", code="not_found")
 
 
 async def cache_stats(request: Request) -> Response:

@@ -18,8 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from config_store.documents import model_from_json, provider_from_json, tier_from_json
 from config_store.router_config import ConfigInvalid, ModelProfile, RouterConfig
-from config_store.schema import HistoryEntry
+from config_store.schema import EPOCH, HistoryEntry
 from config_store.store import StoreError
 from gateway.api.admin import admin_services, apply_change, change_reason, invalid
 from gateway.api.openai import JSON
@@ -30,7 +31,22 @@ from gateway.services import Services
 VALIDATORS: dict[str, Callable[[str, Mapping[str, Any]], object]] = {
     "router_config": lambda _, document: RouterConfig.from_json(document),
     "model_profile": ModelProfile.from_json,
+    "model": lambda _, document: model_from_json(
+        document, id=str(document.get("id")), created_at=EPOCH
+    ),
+    "provider": lambda _, document: provider_from_json(document),
+    "tier": lambda _, document: tier_from_json(document),
 }
+
+
+def shown(entry: HistoryEntry) -> dict[str, Any]:
+    """An entry as the API shows it: a provider's key ciphertext never leaves."""
+    document = entry.to_json()
+    for side in ("old", "new"):
+        value = document.get(side)
+        if entry.entity == "provider" and isinstance(value, dict) and "api_key" in value:
+            document[side] = {**value, "api_key": "set" if value["api_key"] else "not set"}
+    return document
 
 
 def _int_param(request: Request, name: str, default: int | None, high: int) -> int | None:
@@ -40,6 +56,15 @@ def _int_param(request: Request, name: str, default: int | None, high: int) -> i
     if not raw.isdigit() or not 1 <= int(raw) <= high:
         raise bad_request(f"'{name}' must be an integer from 1 to {high}.", param=name)
     return int(raw)
+
+
+def _check_provider(services: Services, document: Mapping[str, Any]) -> None:
+    if document.get("provider") not in services.cache.snapshot.providers:
+        raise GatewayError(
+            409,
+            f"The model's provider '{document.get('provider')}' no longer exists.",
+            code="conflict",
+        )
 
 
 async def list_history(request: Request) -> Response:
@@ -60,7 +85,7 @@ async def list_history(request: Request) -> Response:
         )
     except StoreError as exc:
         raise unavailable(f"The history could not be read: {exc}", code="store_error") from exc
-    return JSON({"data": [entry.to_json() for entry in entries]})
+    return JSON({"data": [shown(entry) for entry in entries]})
 
 
 async def _entry(services: Services, request: Request) -> HistoryEntry:
@@ -76,7 +101,7 @@ async def _entry(services: Services, request: Request) -> HistoryEntry:
 
 async def get_entry(request: Request) -> Response:
     services = admin_services(request)
-    return JSON((await _entry(services, request)).to_json())
+    return JSON(shown(await _entry(services, request)))
 
 
 async def rollback(request: Request) -> Response:
@@ -90,6 +115,8 @@ async def rollback(request: Request) -> Response:
             validate(entry.entity_id, entry.old)
         except ConfigInvalid as exc:
             raise invalid(exc) from None
+        if entry.entity == "model":
+            _check_provider(services, entry.old)
     reason = f"rollback of change {entry.id}"
     given = change_reason(request)
     restored = await apply_change(
@@ -99,7 +126,7 @@ async def rollback(request: Request) -> Response:
         entry.old,
         f"{reason}: {given}" if given else reason,
     )
-    return JSON({"rolled_back": entry.id, "change": restored.to_json()})
+    return JSON({"rolled_back": entry.id, "change": shown(restored)})
 
 
 routes = [

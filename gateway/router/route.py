@@ -114,8 +114,10 @@ def rank(
     sticky_model: str | None,
     candidate: CandidateFor,
     cooldowns: Cooldowns,
+    allowed: frozenset[str] = frozenset(),
 ) -> Route:
-    """Every eligible model scored and ranked; the others listed with the reason."""
+    """Every eligible model scored and ranked; the others listed with the reason.
+    A key limited to some models (`allowed`) is routed among those only."""
     needs = request.needs
     decision = Route(preset, classification, conversation, sticky_model, config.chain_length, needs)
     for model in snapshot.active_models:
@@ -124,7 +126,9 @@ def rank(
             continue
         missing = sorted(needs - profile.capabilities)
         reason, cause = "", "request"
-        if missing:
+        if allowed and model.model_id not in allowed:
+            reason = "not allowed for this API key"
+        elif missing:
             reason = f"lacks {', '.join(missing)}"
         elif cooldowns.cooling(model.provider) or cooldowns.cooling(f"model:{model.model_id}"):
             reason, cause = "cooling down after failures", "cooldown"
@@ -233,6 +237,7 @@ async def decide(
     sticky: StickyRoutes,
     cooldowns: Cooldowns,
     ask: Ask | None,
+    allowed: frozenset[str] = frozenset(),
 ) -> Route:
     """The routing decision for one request; its `ranked` list is empty when no
     model can take it (see `no_route`)."""
@@ -252,5 +257,6 @@ async def decide(
         sticky_model=sticky.get(user_id, conversation),
         candidate=candidate,
         cooldowns=cooldowns,
+        allowed=allowed,
     )
     return decision

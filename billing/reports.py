@@ -1,0 +1,130 @@
+"""Read-only reports over the ledger: usage, pages of rows, key statistics, and
+reconciliation. Each runs on its own SQLite connection in a worker thread, so
+the event loop and the ledger writer never wait for it (WAL: readers do not
+block the writer)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from billing.ledger import LedgerError
+
+T = TypeVar("T")
+
+GROUPS = {
+    "user": "user_id",
+    "key": "key_id",
+    "model": "model_id",
+    "provider": "provider",
+    "day": "substr(created_at, 1, 10)",
+}
+
+
+class LedgerReports:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            db = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, timeout=5)
+            try:
+                db.row_factory = sqlite3.Row
+                return work(db)
+            finally:
+                db.close()
+
+        try:
+            return await asyncio.to_thread(run)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot read the ledger: {exc}") from exc
+
+    async def usage(
+        self, group_by: list[str], since: str | None, until: str | None
+    ) -> list[dict[str, Any]]:
+        """Charges summed per group over [since, until) (ISO times)."""
+        columns = [f"{GROUPS[name]} AS {name}" for name in group_by]
+        where, args = ["kind = 'charge'"], []
+        if since:
+            where.append("created_at >= ?")
+            args.append(since)
+        if until:
+            where.append("created_at < ?")
+            args.append(until)
+        keys = ", ".join(group_by)
+        sql = (
+            f"SELECT {', '.join(columns) + ', ' if columns else ''}"  # noqa: S608
+            "COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens, "
+            "SUM(completion_tokens) AS completion_tokens, "
+            "SUM(cache_read_tokens) AS cache_read_tokens, "
+            "SUM(cache_write_tokens) AS cache_write_tokens, "
+            "-SUM(amount_nano) AS cost_nano "
+            f"FROM ledger WHERE {' AND '.join(where)}"
+            + (f" GROUP BY {keys} ORDER BY {keys}" if keys else "")
+        )
+
+        def work(db: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = [dict(row) for row in db.execute(sql, args)]
+            return [row for row in rows if row["requests"]]
+
+        return await self._read(work)
+
+    async def page(
+        self, *, user_id: str | None, kind: str | None, after: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Ledger rows in (created_at, request_id) order, after a cursor."""
+        where, args = [], []
+        if user_id:
+            where.append("user_id = ?")
+            args.append(user_id)
+        if kind:
+            where.append("kind = ?")
+            args.append(kind)
+        if after:
+            created, _, request_id = after.partition("|")
+            where.append("(created_at > ? OR (created_at = ? AND request_id > ?))")
+            args += [created, created, request_id]
+        sql = "SELECT * FROM ledger"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at, request_id LIMIT ?"
+
+        def work(db: sqlite3.Connection) -> list[dict[str, Any]]:
+            return [dict(row) for row in db.execute(sql, (*args, limit))]
+
+        return await self._read(work)
+
+    async def key_stats(self, key_ids: list[str]) -> dict[str, tuple[int, str | None]]:
+        """Per key id: (nano-USD charged, time of the last charge)."""
+        if not key_ids:
+            return {}
+        marks = ", ".join("?" for _ in key_ids)
+        sql = (
+            "SELECT key_id, -SUM(amount_nano), MAX(created_at) FROM ledger "  # noqa: S608
+            f"WHERE kind = 'charge' AND key_id IN ({marks}) GROUP BY key_id"
+        )
+
+        def work(db: sqlite3.Connection) -> dict[str, tuple[int, str | None]]:
+            return {row[0]: (int(row[1]), row[2]) for row in db.execute(sql, key_ids)}
+
+        return await self._read(work)
+
+    async def balances(self) -> dict[str, tuple[int, int, int]]:
+        """Per user: (balance column, sum of its ledger rows, number of rows)."""
+        sql = (
+            "SELECT u.id, u.balance_nano, COALESCE(SUM(l.amount_nano), 0), COUNT(l.request_id) "
+            "FROM users u LEFT JOIN ledger l ON l.user_id = u.id GROUP BY u.id ORDER BY u.id"
+        )
+
+        def work(db: sqlite3.Connection) -> dict[str, tuple[int, int, int]]:
+            return {row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in db.execute(sql)}
+
+        return await self._read(work)
+
+    async def orphans(self) -> int:
+        """Ledger rows whose user does not exist (there should be none)."""
+        sql = "SELECT COUNT(*) FROM ledger WHERE user_id NOT IN (SELECT id FROM users)"
+        return await self._read(lambda db: int(db.execute(sql).fetchone()[0]))
