@@ -203,12 +203,6 @@ class SqliteLedger:
         if pending:
             await asyncio.gather(*(asyncio.shield(f) for f in pending), return_exceptions=True)
 
-    async def drained(self) -> None:
-        """Wait until every row submitted so far is written (or has failed)."""
-        pending = [future for _, future in (*self._writing, *self._queue)]
-        if pending:
-            await asyncio.gather(*(asyncio.shield(f) for f in pending), return_exceptions=True)
-
     async def balance(self, user_id: str) -> int | None:
         row = await self._read_one("SELECT balance_nano FROM users WHERE id = ?", user_id)
         return None if row is None else int(row[0])
