@@ -25,6 +25,7 @@ from gateway.api import (
     history,
     messages,
     openai,
+    openapi,
     router_admin,
 )
 from gateway.api.endpoint import ApiEndpoint
@@ -58,6 +59,7 @@ def create_app(
             *admin_providers.routes,
             *admin_users.routes,
             *admin_usage.routes,
+            *openapi.routes,
             *history.routes,
             *health.routes,
         ],
