@@ -1,4 +1,5 @@
-"""`gateway serve | seed | migrate`."""
+"""`gateway serve | seed | migrate | new-secret-key | set-provider-key`, and the
+operator commands `users`, `keys`, `models` (see gateway.cli_admin)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import replace
 
 from config_store.sqlite import SqliteStore
 from config_store.store import StoreError
+from gateway import cli_admin
 from gateway.seed import admin_key, read_secret, seed
 from gateway.settings import Settings, SettingsError
 from gateway.vault import Vault, VaultError
@@ -91,10 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="store a provider's API key, read from standard input, encrypted",
     )
     set_key.add_argument("provider")
+    cli_admin.add_commands(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
+        if args.command in cli_admin.GROUPS:
+            return cli_admin.run(args, settings)
         if args.command == "serve":
             return _serve(settings, args.host or settings.host, args.port or settings.port)
         if args.command == "seed":
@@ -106,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "set-provider-key":
             return asyncio.run(_set_provider_key(settings, args.provider))
         return asyncio.run(_migrate(settings))
+    except cli_admin.AdminCallFailed as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 1
     except (SettingsError, StoreError, VaultError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2

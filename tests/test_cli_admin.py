@@ -1,0 +1,67 @@
+"""The operator CLI against a running gateway: users, top-ups, keys, models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.cli import main
+from tests.admin_client import Admin
+from tests.harness import GatewayServer
+
+
+def cli(gw: GatewayServer, *args: str) -> int:
+    return main([*args, "--url", gw.base_url, "--admin-key", gw.admin_key])
+
+
+def test_cli_creates_users_tops_up_and_makes_keys(
+    gateway: GatewayServer, capsys: pytest.CaptureFixture[str]
+):
+    assert cli(gateway, "users", "create", "erin", "--name", "Erin") == 0
+    assert json.loads(capsys.readouterr().out)["id"] == "erin"
+    assert cli(gateway, "users", "topup", "erin", "2.50", "--reason", "trial") == 0
+    assert json.loads(capsys.readouterr().out)["balance_usd"] == "2.500000000"
+    assert gateway.balance("erin") == 2_500_000_000
+
+    assert cli(gateway, "keys", "create", "erin", "--name", "laptop", "--rpm", "5") == 0
+    captured = capsys.readouterr()
+    key = captured.err.split("key (shown once): ")[1].strip()
+    shown = json.loads(captured.out)
+    assert "key" not in shown and shown["rpm"] == 5
+    answer = httpx.post(
+        f"{gateway.base_url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert answer.status_code == 200
+    assert cli(gateway, "keys", "revoke", shown["id"]) == 0
+    capsys.readouterr()
+
+    # Errors are the API's message, on stderr, with exit status 1.
+    assert cli(gateway, "users", "topup", "erin", "-1") == 1
+    assert "400" in capsys.readouterr().err
+    assert main(["users", "create", "x", "--url", gateway.base_url, "--admin-key", "bad"]) == 1
+    assert "401" in capsys.readouterr().err
+
+
+def test_cli_exports_and_imports_models(
+    gateway: GatewayServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    target = tmp_path / "models.json"
+    assert cli(gateway, "models", "export", str(target)) == 0
+    exported = json.loads(target.read_text())
+    assert len(exported["models"]) == 39
+    for row in exported["models"]:
+        if row["model_id"] == "mock-1":
+            row["note"] = "from the CLI"
+    target.write_text(json.dumps(exported))
+    assert cli(gateway, "models", "import", str(target), "--dry-run") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dry_run"] is True and [u["model_id"] for u in report["updated"]] == ["mock-1"]
+    assert Admin(gateway).get("/admin/models/mock-1").json()["note"] != "from the CLI"
+    assert cli(gateway, "models", "import", str(target)) == 0
+    assert Admin(gateway).get("/admin/models/mock-1").json()["note"] == "from the CLI"
+    assert cli(gateway, "models", "import", str(tmp_path / "missing.json")) == 1
