@@ -159,43 +159,15 @@ def _price(row: sqlite3.Row) -> PricePoint:
 
 
 def _provider_values(provider: Provider) -> dict[str, Any]:
-    return {
-        "id": provider.id,
-        "kind": provider.kind,
-        "base_url": provider.base_url,
-        "api_key_env": provider.api_key_env,
-        "base_url_env": provider.base_url_env,
-        "api_key": provider.api_key,
-        "enabled": int(provider.enabled),
-        "display_name": provider.display_name,
-        "rpm": provider.rpm,
-        "tpm": provider.tpm,
-        "fallback_priority": provider.fallback_priority,
-        "connect_timeout": provider.connect_timeout,
-        "read_timeout": provider.read_timeout,
-        "total_timeout": provider.total_timeout,
-    }
+    return {**provider_to_json(provider), "enabled": int(provider.enabled)}
 
 
 def _model_values(model: ModelConfig) -> dict[str, Any]:
     return {
-        "id": model.id,
-        "model_id": model.model_id,
-        "provider": model.provider,
-        "input_price_per_million": str(model.input_price_per_million),
-        "output_price_per_million": str(model.output_price_per_million),
-        "cached_input_price_per_million": _text(model.cached_input_price_per_million),
-        "cache_write_price_per_million": _text(model.cache_write_price_per_million),
-        "context_window_size": model.context_window_size,
-        "max_output_tokens": model.max_output_tokens,
+        **model_to_json(model),
         "is_active": int(model.is_active),
         "created_at": model.created_at.isoformat(),
-        "upstream_model": model.upstream_model,
-        "tokenizer": model.tokenizer,
-        "note": model.note,
-        "mode": model.mode,
         "fallbacks": json.dumps(list(model.fallbacks)),
-        "fallback_priority": model.fallback_priority,
     }
 
 
