@@ -7,6 +7,7 @@ import pytest
 
 from billing.tokens import TokenCounter
 from tests.fakes.openai_upstream import FakeOpenAI
+from tests.firestore_emulator import emulator, gcloud
 from tests.harness import GatewayServer
 
 
@@ -59,3 +60,12 @@ def make_gateway(
 @pytest.fixture
 def gateway(make_gateway: Callable[..., GatewayServer]) -> GatewayServer:
     return make_gateway()
+
+
+@pytest.fixture(scope="session")
+def firestore_host() -> Iterator[str]:
+    """The Firestore emulator's host:port, for the whole session."""
+    if gcloud() is None:
+        pytest.skip("the Google Cloud CLI (gcloud) is not installed: no Firestore emulator")
+    with emulator() as host:
+        yield host

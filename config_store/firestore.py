@@ -1,0 +1,590 @@
+"""The Firestore backend of `ConfigStore` (google-cloud-firestore's AsyncClient),
+for several gateway instances sharing one configuration.
+
+Collections (one document per entity; the README draws every shape):
+
+    providers/{id}                provider fields (`api_key` only ever ciphertext)
+    model_configurations/{model_id}  the migration guide's fields (id, model_id, provider,
+                                  input_price_per_million, output_price_per_million,
+                                  context_window_size, is_active, created_at) and ours;
+                                  prices are decimal strings (numbers are read too)
+    pricing_tiers/{id}            id, name, markup_percent
+    users/{id}                    id, name, tier_id, balance_nano (moved by increments only)
+    api_keys/{key_hash}           the key's hash, prefix, owner, limits
+    model_profiles/{model_id}     the router's profile document
+    router_config/default         the router's config document
+    model_prices/{auto id}        price points (model_id, effective_from, prices, ...)
+    config_history/{000000000042} changes, numbered through counters/config_history
+    ledger/{request_id}           ledger rows (written by billing.firestore_ledger)
+
+Firestore's own errors become `StoreError`s here; documents written by hand
+(in the console) are read as long as their fields are valid, whatever their id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from google.api_core import exceptions as google_errors
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import firestore
+from google.cloud.firestore_v1 import AsyncClient, Client
+from google.cloud.firestore_v1.async_transaction import AsyncTransaction
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from config_store.documents import (
+    model_from_json,
+    model_to_json,
+    provider_from_json,
+    provider_to_json,
+    tier_from_json,
+    tier_to_json,
+)
+from config_store.router_config import ConfigInvalid, ModelProfile, RouterConfig
+from config_store.schema import (
+    EPOCH,
+    ApiKey,
+    Catalogue,
+    HistoryEntry,
+    ModelConfig,
+    PricePoint,
+    PricingTier,
+    Provider,
+    User,
+)
+from config_store.store import NotFound, StoreError, StoreUnavailable
+
+log = logging.getLogger("gateway.store")
+T = TypeVar("T")
+
+CONFIG_COLLECTIONS = (
+    "providers",
+    "model_configurations",
+    "pricing_tiers",
+    "users",
+    "api_keys",
+    "model_profiles",
+    "router_config",
+    "model_prices",
+)
+_COLLECTION = {
+    "router_config": "router_config",
+    "model_profile": "model_profiles",
+    "model": "model_configurations",
+    "provider": "providers",
+    "tier": "pricing_tiers",
+}
+_PRICE_FIELDS = (
+    "input_price_per_million",
+    "output_price_per_million",
+    "cached_input_price_per_million",
+    "cache_write_price_per_million",
+)
+_ERRORS = (google_errors.GoogleAPIError, google_errors.RetryError)
+
+
+def client(project: str, emulator_host: str = "", *, sync: bool = False) -> Any:
+    """A Firestore client for `project`; with `emulator_host`, one that talks to
+    that emulator without credentials. The library reads the emulator's address
+    from the process environment only when the client is built; the settings
+    module is our one reader of the environment, so the address is handed to
+    the client here instead (its channel is made lazily, on first use)."""
+    kind = Client if sync else AsyncClient
+    if not emulator_host:
+        return kind(project=project)
+    made = kind(project=project, credentials=AnonymousCredentials())
+    made._emulator_host = emulator_host
+    return made
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    return Decimal(str(value))  # a number written in the console: its shortest text
+
+
+def _moment(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and value:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return EPOCH
+
+
+def _model_document(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored model document as `model_from_json` takes it: prices as strings."""
+    document = {k: v for k, v in data.items() if k in _MODEL_KEYS}
+    for name in _PRICE_FIELDS:
+        if document.get(name) is not None:
+            document[name] = str(_decimal(document[name]))
+    if "created_at" in document:
+        document["created_at"] = _moment(document["created_at"]).isoformat()
+    if "id" in document:
+        document["id"] = str(document["id"])
+    return document
+
+
+_MODEL_KEYS = set(model_to_json(ModelConfig("0", "x", "p", Decimal(0), Decimal(0), 1, 0)))
+
+
+def _model(data: Mapping[str, Any]) -> ModelConfig:
+    document = _model_document(data)
+    return model_from_json(document, id=str(document.get("id", "")), created_at=EPOCH)
+
+
+def _api_key(data: Mapping[str, Any]) -> ApiKey:
+    return ApiKey(
+        key_hash=data["key_hash"],
+        prefix=data.get("prefix", ""),
+        user_id=data["user_id"],
+        name=data.get("name", ""),
+        revoked=bool(data.get("revoked", False)),
+        created_at=_moment(data.get("created_at")),
+        rpm=int(data.get("rpm", 0)),
+        tpm=int(data.get("tpm", 0)),
+        allowed_models=tuple(data.get("allowed_models") or ()),
+        spend_cap_nano=None if data.get("spend_cap_nano") is None else int(data["spend_cap_nano"]),
+    )
+
+
+def _price(data: Mapping[str, Any]) -> PricePoint:
+    return PricePoint(
+        model_id=data["model_id"],
+        effective_from=_moment(data["effective_from"]),
+        input_price_per_million=Decimal(str(data["input_price_per_million"])),
+        output_price_per_million=Decimal(str(data["output_price_per_million"])),
+        cached_input_price_per_million=_decimal(data.get("cached_input_price_per_million")),
+        cache_write_price_per_million=_decimal(data.get("cache_write_price_per_million")),
+        actor=data.get("actor", ""),
+        reason=data.get("reason", ""),
+        recorded_at=_moment(data.get("recorded_at")),
+    )
+
+
+def price_data(point: PricePoint) -> dict[str, Any]:
+    return {
+        "model_id": point.model_id,
+        "effective_from": point.effective_from.astimezone(UTC).isoformat(),
+        "input_price_per_million": str(point.input_price_per_million),
+        "output_price_per_million": str(point.output_price_per_million),
+        "cached_input_price_per_million": _text(point.cached_input_price_per_million),
+        "cache_write_price_per_million": _text(point.cache_write_price_per_million),
+        "actor": point.actor,
+        "reason": point.reason,
+        "recorded_at": point.recorded_at.astimezone(UTC).isoformat(),
+    }
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _valid(items: Iterable[T | None]) -> tuple[T, ...]:
+    return tuple(item for item in items if item is not None)
+
+
+def _parsed(kind: str, make: Callable[[], T]) -> T | None:
+    """One document, or None (logged) when it does not validate: one bad
+    document written by hand must not stop the whole catalogue from loading."""
+    try:
+        return make()
+    except (ConfigInvalid, KeyError, ValueError, TypeError) as exc:
+        log.warning("skipping an invalid %s document: %s", kind, exc)
+        return None
+
+
+class FirestoreStore:
+    def __init__(self, project: str, emulator_host: str = "") -> None:
+        self._project = project
+        self._emulator_host = emulator_host
+        self._db: AsyncClient | None = None
+
+    @property
+    def source(self) -> str:
+        return "firestore"
+
+    @property
+    def project(self) -> str:
+        return self._project
+
+    @property
+    def db(self) -> AsyncClient:
+        if self._db is None:
+            raise StoreUnavailable("the Firestore store is not open")
+        return self._db
+
+    async def open(self) -> None:
+        if self._db is None:
+            try:
+                self._db = client(self._project, self._emulator_host)
+            except _ERRORS as exc:
+                raise StoreUnavailable(f"cannot reach Firestore: {exc}") from exc
+            except Exception as exc:  # credentials not found, and the like
+                raise StoreUnavailable(f"cannot open Firestore: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            db.close()
+
+    async def _run(self, work: Callable[[AsyncClient], Any]) -> Any:
+        try:
+            return await asyncio.wait_for(work(self.db), timeout=30)
+        except TimeoutError as exc:
+            raise StoreUnavailable("Firestore did not answer in 30 s") from exc
+        except google_errors.ServiceUnavailable as exc:
+            raise StoreUnavailable(f"Firestore is unavailable: {exc}") from exc
+        except _ERRORS as exc:
+            raise StoreError(f"Firestore: {exc}") from exc
+
+    async def migrate(self) -> list[int]:
+        """Firestore has no schema; reachability is checked here, once."""
+
+        async def work(db: AsyncClient) -> list[int]:
+            await db.collection("meta").document("schema").get()
+            return []
+
+        result: list[int] = await self._run(work)
+        return result
+
+    async def load(self) -> Catalogue:
+        async def work(db: AsyncClient) -> Catalogue:
+            fetched = await asyncio.gather(
+                *(db.collection(name).get() for name in CONFIG_COLLECTIONS)
+            )
+            data = {
+                name: [doc.to_dict() or {} for doc in docs]
+                for name, docs in zip(CONFIG_COLLECTIONS, fetched, strict=True)
+            }
+            config = [d for d in data["router_config"] if d]
+            router = (
+                _parsed("router_config", lambda: RouterConfig.from_json(config[0]))
+                if config
+                else None
+            )
+            return Catalogue(
+                providers=_valid(
+                    _parsed("provider", lambda d=d: provider_from_json(d))
+                    for d in data["providers"]
+                ),
+                models=_valid(
+                    _parsed("model", lambda d=d: _model(d)) for d in data["model_configurations"]
+                ),
+                tiers=_valid(
+                    _parsed("tier", lambda d=d: tier_from_json(_tier_document(d)))
+                    for d in data["pricing_tiers"]
+                ),
+                users=_valid(
+                    _parsed("user", lambda d=d: User(d["id"], d.get("name", ""), d["tier_id"]))
+                    for d in data["users"]
+                ),
+                api_keys=_valid(
+                    _parsed("api_key", lambda d=d: _api_key(d)) for d in data["api_keys"]
+                ),
+                profiles=_valid(
+                    _parsed("profile", lambda d=d: ModelProfile.from_json(d["model_id"], d))
+                    for d in data["model_profiles"]
+                ),
+                router_config=router,
+                prices=tuple(
+                    sorted(
+                        _valid(
+                            _parsed("price", lambda d=d: _price(d)) for d in data["model_prices"]
+                        ),
+                        key=lambda p: p.effective_from,
+                    )
+                ),
+            )
+
+        catalogue: Catalogue = await self._run(work)
+        return catalogue
+
+    async def _put(
+        self, collection: str, doc_id: str, data: dict[str, Any], overwrite: bool
+    ) -> bool:
+        async def work(db: AsyncClient) -> bool:
+            ref = db.collection(collection).document(doc_id)
+            if overwrite:
+                await ref.set(data, merge=True)
+                return True
+            try:
+                await ref.create(data)
+            except google_errors.AlreadyExists:
+                return False
+            return True
+
+        written: bool = await self._run(work)
+        return written
+
+    async def put_provider(self, provider: Provider, *, overwrite: bool = True) -> bool:
+        return await self._put("providers", provider.id, provider_to_json(provider), overwrite)
+
+    async def put_model(self, model: ModelConfig, *, overwrite: bool = True) -> bool:
+        return await self._put(
+            "model_configurations", model.model_id, model_to_json(model), overwrite
+        )
+
+    async def put_tier(self, tier: PricingTier, *, overwrite: bool = True) -> bool:
+        return await self._put("pricing_tiers", tier.id, tier_to_json(tier), overwrite)
+
+    async def put_user(self, user: User, *, overwrite: bool = True) -> bool:
+        # balance_nano is not written here: only ledger increments move it.
+        values = {"id": user.id, "name": user.name, "tier_id": user.tier_id}
+        return await self._put("users", user.id, values, overwrite)
+
+    async def put_api_key(self, key: ApiKey, *, overwrite: bool = True) -> bool:
+        values = {
+            "key_hash": key.key_hash,
+            "prefix": key.prefix,
+            "user_id": key.user_id,
+            "name": key.name,
+            "revoked": key.revoked,
+            "created_at": key.created_at.isoformat(),
+            "rpm": key.rpm,
+            "tpm": key.tpm,
+            "allowed_models": list(key.allowed_models),
+            "spend_cap_nano": key.spend_cap_nano,
+        }
+        return await self._put("api_keys", key.key_hash, values, overwrite)
+
+    async def add_price(self, point: PricePoint) -> None:
+        async def work(db: AsyncClient) -> None:
+            await db.collection("model_prices").add(price_data(point))
+
+        await self._run(work)
+
+    async def prices(self, model_id: str) -> list[PricePoint]:
+        async def work(db: AsyncClient) -> list[PricePoint]:
+            docs = (
+                await db.collection("model_prices")
+                .where(filter=FieldFilter("model_id", "==", model_id))
+                .get()
+            )
+            points = [_price(doc.to_dict() or {}) for doc in docs]
+            return sorted(points, key=lambda p: (p.effective_from, p.recorded_at))
+
+        points: list[PricePoint] = await self._run(work)
+        return points
+
+    async def change(
+        self,
+        entity: str,
+        entity_id: str,
+        new: Mapping[str, Any] | None,
+        *,
+        actor: str,
+        reason: str = "",
+    ) -> HistoryEntry:
+        [entry] = await self.change_many([(entity, entity_id, new)], actor=actor, reason=reason)
+        return entry
+
+    async def change_many(
+        self,
+        changes: Sequence[tuple[str, str, Mapping[str, Any] | None]],
+        *,
+        actor: str,
+        reason: str = "",
+    ) -> list[HistoryEntry]:
+        """All the changes and their history entries in one transaction."""
+        for entity, _, _ in changes:
+            if entity not in _COLLECTION:
+                raise StoreError(f"unknown entity {entity!r}")
+
+        async def work(db: AsyncClient) -> list[HistoryEntry]:
+            transaction = db.transaction()
+            result: list[HistoryEntry] = await _transactional(_write_changes)(
+                transaction, db, changes, actor, reason
+            )
+            return result
+
+        entries: list[HistoryEntry] = await self._run(work)
+        return entries
+
+    async def history(
+        self,
+        *,
+        entity: str | None = None,
+        entity_id: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> list[HistoryEntry]:
+        async def work(db: AsyncClient) -> list[HistoryEntry]:
+            query: Any = db.collection("config_history")
+            if entity is not None:
+                query = query.where(filter=FieldFilter("entity", "==", entity))
+            if entity_id is not None:
+                query = query.where(filter=FieldFilter("entity_id", "==", entity_id))
+            docs = await query.get()
+            entries = sorted((_history(doc.to_dict() or {}) for doc in docs), key=lambda e: -e.id)
+            if before is not None:
+                entries = [e for e in entries if e.id < before]
+            return entries[:limit]
+
+        entries: list[HistoryEntry] = await self._run(work)
+        return entries
+
+    async def history_entry(self, entry_id: int) -> HistoryEntry | None:
+        async def work(db: AsyncClient) -> HistoryEntry | None:
+            doc = await db.collection("config_history").document(_history_id(entry_id)).get()
+            return _history(doc.to_dict() or {}) if doc.exists else None
+
+        entry: HistoryEntry | None = await self._run(work)
+        return entry
+
+
+def _tier_document(data: Mapping[str, Any]) -> dict[str, Any]:
+    document = {k: data[k] for k in ("id", "name", "markup_percent") if k in data}
+    if "markup_percent" in document:
+        document["markup_percent"] = str(_decimal(document["markup_percent"]))
+    return document
+
+
+def _history_id(number: int) -> str:
+    return f"{number:012d}"
+
+
+def _history(data: Mapping[str, Any]) -> HistoryEntry:
+    return HistoryEntry(
+        id=int(data["id"]),
+        entity=data["entity"],
+        entity_id=data["entity_id"],
+        action=data["action"],
+        actor=data.get("actor", ""),
+        reason=data.get("reason", ""),
+        old=None if data.get("old") is None else json.loads(data["old"]),
+        new=None if data.get("new") is None else json.loads(data["new"]),
+        at=_moment(data["at"]),
+    )
+
+
+def _transactional(function: Any) -> Any:
+    return firestore.async_transactional(function)
+
+
+def _stored(entity: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored document as the entity's JSON document (what the history keeps)."""
+    if entity == "model":
+        return model_to_json(_model(data))
+    if entity == "provider":
+        return provider_to_json(provider_from_json(data))
+    if entity == "tier":
+        return tier_to_json(tier_from_json(_tier_document(data)))
+    return dict(data)
+
+
+def _to_store(entity: str, document: Mapping[str, Any]) -> dict[str, Any]:
+    if entity == "model":
+        model = model_from_json(document, id=str(document["id"]), created_at=EPOCH)
+        return model_to_json(model)
+    if entity == "provider":
+        return provider_to_json(provider_from_json(document))
+    if entity == "tier":
+        return tier_to_json(tier_from_json(document))
+    return dict(document)
+
+
+async def _write_changes(
+    transaction: AsyncTransaction,
+    db: AsyncClient,
+    changes: Sequence[tuple[str, str, Mapping[str, Any] | None]],
+    actor: str,
+    reason: str,
+) -> list[HistoryEntry]:
+    # Every read of a transaction comes before its writes.
+    counter_ref = db.collection("counters").document("config_history")
+    counter = await counter_ref.get(transaction=transaction)
+    number = int((counter.to_dict() or {}).get("value", 0)) if counter.exists else 0
+    olds: list[tuple[Any, dict[str, Any] | None]] = []
+    for entity, entity_id, _ in changes:
+        ref = await _entity_ref(db, transaction, entity, entity_id)
+        snapshot = await ref.get(transaction=transaction)
+        olds.append((ref, _stored(entity, snapshot.to_dict() or {}) if snapshot.exists else None))
+    priced: set[str] = set()
+    for entity, entity_id, new in changes:
+        if entity == "model" and new is not None:
+            query = (
+                db.collection("model_prices")
+                .where(filter=FieldFilter("model_id", "==", entity_id))
+                .limit(1)
+            )
+            if [doc async for doc in query.stream(transaction=transaction)]:
+                priced.add(entity_id)
+    at = datetime.now(UTC)
+    entries = []
+    for (entity, entity_id, new), (ref, old) in zip(changes, olds, strict=True):
+        if old is None and new is None:
+            raise NotFound(f"{entity} {entity_id!r} does not exist")
+        if new is None:
+            transaction.delete(ref)
+        else:
+            transaction.set(ref, _to_store(entity, new))
+            if entity == "model" and _prices(old) != _prices(new):
+                if old is not None and entity_id not in priced:
+                    first = _point(old, _moment(old.get("created_at")), "", "created")
+                    transaction.set(db.collection("model_prices").document(), price_data(first))
+                point = _point(new, at, actor, reason)
+                transaction.set(db.collection("model_prices").document(), price_data(point))
+                priced.add(entity_id)
+        number += 1
+        action = "create" if old is None else "delete" if new is None else "update"
+        document = None if new is None else dict(new)
+        entry = HistoryEntry(number, entity, entity_id, action, actor, reason, old, document, at)
+        transaction.set(
+            db.collection("config_history").document(_history_id(number)),
+            {
+                "id": number,
+                "entity": entity,
+                "entity_id": entity_id,
+                "action": action,
+                "actor": actor,
+                "reason": reason,
+                "old": None if old is None else json.dumps(old, sort_keys=True),
+                "new": None if document is None else json.dumps(document, sort_keys=True),
+                "at": at.isoformat(),
+            },
+        )
+        entries.append(entry)
+    transaction.set(counter_ref, {"value": number})
+    return entries
+
+
+async def _entity_ref(
+    db: AsyncClient, transaction: AsyncTransaction, entity: str, entity_id: str
+) -> Any:
+    collection = db.collection(_COLLECTION[entity])
+    if entity == "router_config":
+        return collection.document("default")
+    if entity == "model":
+        # A model document written by hand may have any id: find it by model_id.
+        query = collection.where(filter=FieldFilter("model_id", "==", entity_id)).limit(1)
+        found = [doc async for doc in query.stream(transaction=transaction)]
+        if found:
+            return found[0].reference
+    return collection.document(entity_id)
+
+
+def _prices(document: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
+    if document is None:
+        return None
+    return tuple(_text(_decimal(document.get(name))) for name in _PRICE_FIELDS)
+
+
+def _point(document: Mapping[str, Any], at: datetime, actor: str, reason: str) -> PricePoint:
+    return PricePoint(
+        model_id=str(document["model_id"]),
+        effective_from=at,
+        input_price_per_million=Decimal(str(document["input_price_per_million"])),
+        output_price_per_million=Decimal(str(document["output_price_per_million"])),
+        cached_input_price_per_million=_decimal(document.get("cached_input_price_per_million")),
+        cache_write_price_per_million=_decimal(document.get("cache_write_price_per_million")),
+        actor=actor,
+        reason=reason,
+        recorded_at=at,
+    )
