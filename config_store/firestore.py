@@ -98,7 +98,7 @@ def client(project: str, emulator_host: str = "", *, sync: bool = False) -> Any:
     kind = Client if sync else AsyncClient
     if not emulator_host:
         return kind(project=project)
-    made = kind(project=project, credentials=AnonymousCredentials())
+    made = kind(project=project, credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
     made._emulator_host = emulator_host
     return made
 
@@ -186,8 +186,27 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _valid(items: Iterable[T | None]) -> tuple[T, ...]:
-    return tuple(item for item in items if item is not None)
+def _each(kind: str, documents: Iterable[Any], parse: Callable[[Any], T]) -> tuple[T, ...]:
+    """Every document that validates; one that does not is skipped and logged."""
+    parsed = []
+    for document in documents:
+        try:
+            parsed.append(parse(document))
+        except (ConfigInvalid, KeyError, ValueError, TypeError) as exc:
+            log.warning("skipping an invalid %s document: %s", kind, exc)
+    return tuple(parsed)
+
+
+def _tier(data: Mapping[str, Any]) -> PricingTier:
+    return tier_from_json(_tier_document(data))
+
+
+def _user(data: Mapping[str, Any]) -> User:
+    return User(data["id"], data.get("name", ""), data["tier_id"])
+
+
+def _profile(data: Mapping[str, Any]) -> ModelProfile:
+    return ModelProfile.from_json(data["model_id"], data)
 
 
 def _parsed(kind: str, make: Callable[[], T]) -> T | None:
@@ -232,7 +251,7 @@ class FirestoreStore:
     async def close(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
-            db.close()
+            db.close()  # type: ignore[no-untyped-call]
 
     async def _run(self, work: Callable[[AsyncClient], Any]) -> Any:
         try:
@@ -270,34 +289,16 @@ class FirestoreStore:
                 else None
             )
             return Catalogue(
-                providers=_valid(
-                    _parsed("provider", lambda d=d: provider_from_json(d))
-                    for d in data["providers"]
-                ),
-                models=_valid(
-                    _parsed("model", lambda d=d: _model(d)) for d in data["model_configurations"]
-                ),
-                tiers=_valid(
-                    _parsed("tier", lambda d=d: tier_from_json(_tier_document(d)))
-                    for d in data["pricing_tiers"]
-                ),
-                users=_valid(
-                    _parsed("user", lambda d=d: User(d["id"], d.get("name", ""), d["tier_id"]))
-                    for d in data["users"]
-                ),
-                api_keys=_valid(
-                    _parsed("api_key", lambda d=d: _api_key(d)) for d in data["api_keys"]
-                ),
-                profiles=_valid(
-                    _parsed("profile", lambda d=d: ModelProfile.from_json(d["model_id"], d))
-                    for d in data["model_profiles"]
-                ),
+                providers=_each("provider", data["providers"], provider_from_json),
+                models=_each("model", data["model_configurations"], _model),
+                tiers=_each("tier", data["pricing_tiers"], _tier),
+                users=_each("user", data["users"], _user),
+                api_keys=_each("api_key", data["api_keys"], _api_key),
+                profiles=_each("profile", data["model_profiles"], _profile),
                 router_config=router,
                 prices=tuple(
                     sorted(
-                        _valid(
-                            _parsed("price", lambda d=d: _price(d)) for d in data["model_prices"]
-                        ),
+                        _each("price", data["model_prices"], _price),
                         key=lambda p: p.effective_from,
                     )
                 ),

@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -41,7 +40,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 async def seeded(store: ConfigStore) -> None:
     for provider in DEMO_PROVIDERS:
         await store.put_provider(provider)
-    for model in DEMO_MODELS[:5] + (MINI,):
+    for model in (*DEMO_MODELS[:5], MINI):
         await store.put_model(model)
     await store.put_tier(FREE_TIER)
     await store.put_user(User("u1", "User One", "free"))
@@ -72,7 +71,7 @@ async def test_entities_round_trip(store: ConfigStore):
         DEMO_PROVIDERS, key=lambda p: p.id
     )
     by_id = {m.model_id: m for m in catalogue.models}
-    for model in DEMO_MODELS[:5] + (MINI,):
+    for model in (*DEMO_MODELS[:5], MINI):
         assert by_id[model.model_id] == model
     assert catalogue.tiers == (FREE_TIER,)
     assert catalogue.users == (User("u1", "User One", "free"),)
@@ -178,7 +177,3 @@ async def test_deleting_what_does_not_exist_is_not_found(store: ConfigStore):
         await store.change("model_profile", "nothing", None, actor="admin")
     with pytest.raises(NotFound):
         await store.change("model", "nothing", None, actor="admin")
-
-
-def _unused(_: Any) -> None:  # keeps the import list honest for type checkers
-    return None
