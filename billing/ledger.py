@@ -83,6 +83,9 @@ _INSERT = f"INSERT OR IGNORE INTO ledger ({_COLUMNS}) VALUES {_ROW_MARKS}"  # no
 
 
 class Ledger(Protocol):
+    batches: int
+    rows: int
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...

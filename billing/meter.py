@@ -77,6 +77,14 @@ class Meter:
     async def balance(self, user_id: str) -> int:
         return await self._balance(user_id)
 
+    async def resync(self) -> None:
+        """Re-read every known balance from the ledger: with several instances
+        sharing a store, each sees the others' charges this often."""
+        for user_id in list(self._balances):
+            fresh = await self._ledger.balance(user_id)
+            if fresh is not None:
+                self._balances[user_id] = fresh
+
     def open_holds(self) -> dict[str, int]:
         return dict(self._held)
 

@@ -9,7 +9,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from billing.ledger import LedgerError
 
@@ -22,6 +22,24 @@ GROUPS = {
     "provider": "provider",
     "day": "substr(created_at, 1, 10)",
 }
+
+
+class Reports(Protocol):
+    """What the admin API reads from a ledger: SQLite's or Firestore's."""
+
+    async def usage(
+        self, group_by: list[str], since: str | None, until: str | None
+    ) -> list[dict[str, Any]]: ...
+
+    async def page(
+        self, *, user_id: str | None, kind: str | None, after: str | None, limit: int
+    ) -> list[dict[str, Any]]: ...
+
+    async def key_stats(self, key_ids: list[str]) -> dict[str, tuple[int, str | None]]: ...
+
+    async def balances(self) -> dict[str, tuple[int, int, int]]: ...
+
+    async def orphans(self) -> int: ...
 
 
 class LedgerReports:

@@ -150,6 +150,12 @@ class ConfigCache:
         self.refreshes = 0
         self.refresh_failures = 0
         self.last_error: str | None = None
+        # Real-time listeners, for stores that have them (Firestore).
+        self._watching: Any = None
+        self._listen_pending: asyncio.Task[None] | None = None
+        self.listener_refreshes = 0
+        self.listener_failures = 0
+        self.listener_error: str | None = None
 
     @property
     def store(self) -> ConfigStore:
@@ -198,16 +204,81 @@ class ConfigCache:
     async def _run(self) -> None:
         while True:
             wait = self._refreshed_at + self._interval() - self._clock()
-            await asyncio.sleep(max(wait, 0.05))
+            # Wake at least every second while listening, to notice a lost listener.
+            await asyncio.sleep(
+                min(max(wait, 0.05), 1.0) if self._can_listen() else max(wait, 0.05)
+            )
+            self._check_listener()
             if self.should_refresh():
                 await self.refresh()
 
     def start_background(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
+            self._listen()
+
+    def _can_listen(self) -> bool:
+        return callable(getattr(self._store, "watch", None))
+
+    @property
+    def listening(self) -> bool | None:
+        """None when the store has no listeners; else whether they are up."""
+        if not self._can_listen():
+            return None
+        return self._watching is not None and bool(self._watching.alive())
+
+    def _listen(self) -> None:
+        """Subscribe to the store's changes; each change refreshes the snapshot soon
+        after (changes arriving together make one refresh)."""
+        if not self._can_listen():
+            return
+        loop = asyncio.get_running_loop()
+
+        def changed() -> None:  # on a listener thread
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(self._changed)
+
+        try:
+            self._watching = self._store.watch(changed)  # type: ignore[attr-defined]
+        except StoreError as exc:
+            self.listener_failures += 1
+            self.listener_error = str(exc)
+            log.warning("config listeners unavailable; refreshing on the TTL: %s", exc)
+
+    def _changed(self) -> None:
+        if self._listen_pending is None or self._listen_pending.done():
+            self._listen_pending = asyncio.get_running_loop().create_task(self._listened())
+
+    async def _listened(self) -> None:
+        await asyncio.sleep(0.05)
+        if await self.refresh():
+            self.listener_refreshes += 1
+
+    def _check_listener(self) -> None:
+        """A lost listener: count it, fall back on the TTL, and listen again."""
+        if self._watching is None or self._watching.alive():
+            if self._watching is None and self._can_listen() and self.store_ok:
+                self._listen()
+            return
+        self.listener_failures += 1
+        self.listener_error = "a config listener stopped"
+        log.warning("config listener lost; refreshing on the TTL until it is back")
+        self._watching.stop()
+        self._watching = None
+        self._listen()
+
+    def stop_listening(self) -> None:
+        """Drop the listeners (as a lost connection would); they come back on the next check."""
+        if self._watching is not None:
+            self._watching.stop()
 
     async def stop(self) -> None:
-        """Stop refreshing and close the store."""
+        """Stop refreshing and listening, and close the store."""
+        if self._watching is not None:
+            watching, self._watching = self._watching, None
+            await asyncio.to_thread(watching.stop)
+        if self._listen_pending is not None:
+            self._listen_pending.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -232,4 +303,8 @@ class ConfigCache:
             "refreshes": self.refreshes,
             "refresh_failures": self.refresh_failures,
             "last_error": self.last_error,
+            "listening": self.listening,
+            "listener_refreshes": self.listener_refreshes,
+            "listener_failures": self.listener_failures,
+            "listener_error": self.listener_error,
         }

@@ -9,7 +9,8 @@ Collections (one document per entity; the README draws every shape):
                                   context_window_size, is_active, created_at) and ours;
                                   prices are decimal strings (numbers are read too)
     pricing_tiers/{id}            id, name, markup_percent
-    users/{id}                    id, name, tier_id, balance_nano (moved by increments only)
+    users/{id}                    id, name, tier_id
+    balances/{user_id}            balance_nano, moved only by ledger increments
     api_keys/{key_hash}           the key's hash, prefix, owner, limits
     model_profiles/{model_id}     the router's profile document
     router_config/default         the router's config document
@@ -24,6 +25,7 @@ Firestore's own errors become `StoreError`s here; documents written by hand
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -219,6 +221,29 @@ def _parsed(kind: str, make: Callable[[], T]) -> T | None:
         return None
 
 
+class Watching:
+    """Real-time listeners on the config collections (a sync client's threads)."""
+
+    def __init__(self, project: str, emulator_host: str, on_change: Callable[[], None]) -> None:
+        self._client = client(project, emulator_host, sync=True)
+
+        def changed(*_: Any) -> None:
+            on_change()
+
+        self._watches = [
+            self._client.collection(name).on_snapshot(changed) for name in CONFIG_COLLECTIONS
+        ]
+
+    def alive(self) -> bool:
+        return all(watch.is_active for watch in self._watches)
+
+    def stop(self) -> None:
+        for watch in self._watches:
+            with contextlib.suppress(Exception):  # already closed by a lost stream
+                watch.unsubscribe()
+        self._client.close()
+
+
 class FirestoreStore:
     def __init__(self, project: str, emulator_host: str = "") -> None:
         self._project = project
@@ -262,6 +287,13 @@ class FirestoreStore:
             raise StoreUnavailable(f"Firestore is unavailable: {exc}") from exc
         except _ERRORS as exc:
             raise StoreError(f"Firestore: {exc}") from exc
+
+    def watch(self, on_change: Callable[[], None]) -> Watching:
+        """Call `on_change` (from another thread) whenever a config document changes."""
+        try:
+            return Watching(self._project, self._emulator_host, on_change)
+        except _ERRORS as exc:
+            raise StoreUnavailable(f"cannot listen to Firestore: {exc}") from exc
 
     async def migrate(self) -> list[int]:
         """Firestore has no schema; reachability is checked here, once."""

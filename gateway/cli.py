@@ -9,10 +9,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
+from billing.ledger import LedgerError
 from config_store.sqlite import SqliteStore
 from config_store.store import StoreError
-from gateway import cli_admin
+from gateway import cli_admin, migrate_store
+from gateway.backends import make_store
 from gateway.seed import admin_key, read_secret, seed
 from gateway.settings import Settings, SettingsError
 from gateway.vault import Vault, VaultError
@@ -45,6 +48,9 @@ def _serve(settings: Settings, host: str, port: int) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
+    if settings.store != "sqlite":
+        print("Firestore has no schema to migrate; `gateway seed` fills an empty project.")
+        return 0
     store = SqliteStore(settings.database)
     await store.open()
     try:
@@ -57,13 +63,26 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
+async def _migrate_store(settings: Settings, source: str, target: str, dry_run: bool) -> int:
+    kind, _, path = source.partition(":")
+    if kind != "sqlite" or not path:
+        raise migrate_store.MigrationError(f"--from takes sqlite:PATH, got {source!r}")
+    into, ledger = migrate_store.parse_target(
+        target, settings.firestore_emulator_host, settings.data_dir
+    )
+    origin = SqliteStore(Path(path))
+    summary = await migrate_store.migrate(origin, into, ledger, dry_run=dry_run)
+    print(migrate_store.render(summary, dry_run))
+    return 0
+
+
 async def _set_provider_key(settings: Settings, provider_id: str) -> int:
     plain = sys.stdin.readline().strip()
     if not plain:
         print("gateway: no key on standard input", file=sys.stderr)
         return 2
     sealed = Vault(settings.secret_key).seal(plain)
-    store = SqliteStore(settings.database)
+    store = make_store(settings)
     await store.open()
     try:
         await store.migrate()
@@ -93,6 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="store a provider's API key, read from standard input, encrypted",
     )
     set_key.add_argument("provider")
+    move = commands.add_parser(
+        "migrate-store", help="copy configuration, users and balances to another store"
+    )
+    move.add_argument("--from", dest="source", required=True, help="sqlite:PATH")
+    move.add_argument("--to", dest="target", required=True, help="firestore:PROJECT or sqlite:PATH")
+    move.add_argument("--dry-run", action="store_true")
     cli_admin.add_commands(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -110,11 +135,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "set-provider-key":
             return asyncio.run(_set_provider_key(settings, args.provider))
+        if args.command == "migrate-store":
+            return asyncio.run(_migrate_store(settings, args.source, args.target, args.dry_run))
         return asyncio.run(_migrate(settings))
     except cli_admin.AdminCallFailed as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 1
-    except (SettingsError, StoreError, VaultError) as exc:
+    except (
+        SettingsError,
+        StoreError,
+        VaultError,
+        LedgerError,
+        migrate_store.MigrationError,
+    ) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
 

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from billing.ledger import LedgerEntry, SqliteLedger
+from billing.ledger import LedgerEntry
 from billing.pricing import NANO_PER_USD
 from config_store.catalogue import DEMO_MODELS, DEMO_PROVIDERS, FREE_TIER
 from config_store.profiles import DEMO_PROFILES
 from config_store.router_config import RouterConfig
 from config_store.schema import ApiKey, User
-from config_store.sqlite import SqliteStore
+from config_store.store import ConfigStore
 from gateway.auth import hash_key, key_prefix, new_key
+from gateway.backends import make_ledger, make_store
 from gateway.settings import Settings
 
 DEMO_USER = User(id="demo", name="Demo User", tier_id=FREE_TIER.id)
@@ -72,7 +73,7 @@ def admin_key(settings: Settings, *, create: bool) -> str | None:
 
 
 async def seed(settings: Settings) -> SeedReport:
-    store = SqliteStore(settings.database)
+    store = make_store(settings)
     await store.open()
     try:
         await store.migrate()
@@ -100,7 +101,7 @@ async def seed(settings: Settings) -> SeedReport:
     return SeedReport(sum(providers), sum(models), int(tiers), int(users), int(keys), credited)
 
 
-async def _seed_router(store: SqliteStore) -> None:
+async def _seed_router(store: ConfigStore) -> None:
     """The router config and each profile, unless it was ever written (by the seed
     or an operator): a profile an operator deleted stays deleted."""
     documents = [("router_config", "default", RouterConfig().to_json())]
@@ -111,7 +112,7 @@ async def _seed_router(store: SqliteStore) -> None:
 
 
 async def _credit_once(settings: Settings) -> int:
-    ledger = SqliteLedger(settings.database)
+    ledger = make_ledger(settings)
     await ledger.start()
     try:
         before = await ledger.balance(DEMO_USER.id) or 0
@@ -125,6 +126,7 @@ async def _credit_once(settings: Settings) -> int:
                 reason="demo opening balance",
             )
         )
+        await ledger.drained()
         after = await ledger.balance(DEMO_USER.id) or 0
     finally:
         await ledger.close()

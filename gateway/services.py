@@ -7,6 +7,7 @@ module global.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -15,13 +16,13 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from billing.ledger import LedgerError, SqliteLedger
+from billing.ledger import Ledger, LedgerError
 from billing.meter import Meter
-from billing.reports import LedgerReports
+from billing.reports import Reports
 from billing.tokens import TokenCounter
 from config_store.cache import ConfigCache
 from config_store.defaults import BUILTIN_DEFAULTS
-from config_store.sqlite import SqliteStore
+from gateway.backends import make_ledger, make_reports, make_store
 from gateway.errors import GatewayError, unavailable
 from gateway.fallback import Cooldowns
 from gateway.ids import RequestIds
@@ -45,12 +46,12 @@ class Services:
     admin_key: str
     counter: TokenCounter
     cache: ConfigCache
-    ledger: SqliteLedger
+    ledger: Ledger
     meter: Meter
     upstream: Upstream
     providers: dict[str, ChatProvider]  # by Provider.kind
     vault: Vault
-    reports: LedgerReports
+    reports: Reports
     request_ids: RequestIds = field(default_factory=RequestIds)
     limiter: RateLimiter = field(default_factory=RateLimiter)
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
@@ -105,6 +106,17 @@ def _provider_timeouts(
     return lookup
 
 
+async def _resync_balances(services: Services) -> None:
+    """Several instances share the balances: see the others' charges regularly."""
+    while True:
+        await asyncio.sleep(services.settings.balance_sync_seconds)
+        if services.ledger_ready:
+            try:
+                await services.meter.resync()
+            except LedgerError as exc:
+                log.warning("balance resync failed: %s", exc)
+
+
 @asynccontextmanager
 async def running(
     settings: Settings, admin_key: str, counter: TokenCounter | None = None
@@ -113,15 +125,14 @@ async def running(
 
     `counter` may be passed in to share one loaded tokenizer between apps (tests)."""
     counter = counter or TokenCounter(settings.tiktoken_cache_dir)
+    store = make_store(settings)
     cache = ConfigCache(
-        SqliteStore(settings.database),
+        store,
         BUILTIN_DEFAULTS,
         ttl_seconds=settings.cache_ttl_seconds,
         retry_seconds=settings.store_retry_seconds,
     )
-    ledger = SqliteLedger(
-        settings.database, max_batch=settings.ledger_max_batch, synchronous=settings.ledger_sync
-    )
+    ledger = make_ledger(settings)
     upstream = Upstream(
         connect_timeout=settings.upstream_connect_timeout,
         total_timeout=settings.upstream_total_timeout,
@@ -141,7 +152,7 @@ async def running(
             "mock": MockProvider(counter),
         },
         vault=Vault(settings.secret_key),
-        reports=LedgerReports(settings.database),
+        reports=make_reports(settings, store),
         cooldowns=Cooldowns(
             failures=settings.cooldown_failures,
             window=settings.cooldown_window,
@@ -158,6 +169,11 @@ async def running(
         except GatewayError:
             log.error("ledger unavailable at start-up")
     cache.start_background()
+    syncing = (
+        asyncio.get_running_loop().create_task(_resync_balances(services))
+        if settings.store == "firestore"
+        else None
+    )
     # Everything built so far lives as long as the process: move it out of the
     # collector's sight, so that collections triggered by request garbage do
     # not walk it again and again.
@@ -166,6 +182,10 @@ async def running(
     try:
         yield services
     finally:
+        if syncing is not None:
+            syncing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await syncing
         await cache.stop()
         if services.ledger_ready:
             await ledger.close()

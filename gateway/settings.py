@@ -73,6 +73,11 @@ class Settings:
     cooldown_seconds: float = 30.0  # ...skip it for this long
     upstream_connect_timeout: float = 10.0
     upstream_total_timeout: float = 600.0
+    store: str = "sqlite"  # "sqlite" (one instance) or "firestore" (several)
+    firestore_project: str = ""
+    firestore_emulator_host: str = ""  # host:port of a Firestore emulator, for tests
+    ledger_flush_seconds: float = 1.0  # Firestore: how often the outbox is shipped
+    balance_sync_seconds: float = 2.0  # Firestore: how often balances are re-read
     # "database": the router config and profiles from the store; "builtin": the
     # built-in ones, whatever the store says (an instant rollback of router tuning).
     router_source: str = "database"
@@ -84,6 +89,11 @@ class Settings:
     @property
     def database(self) -> Path:
         return self.db_path or self.data_dir / "gateway.db"
+
+    @property
+    def outbox(self) -> Path:
+        """Firestore: the local durable outbox of ledger rows not yet shipped."""
+        return self.data_dir / "ledger-outbox.db"
 
     @property
     def demo_key_file(self) -> Path:
@@ -107,6 +117,10 @@ class Settings:
         # there is what tiktoken finds.
         tk_dir = env.get("TIKTOKEN_CACHE_DIR") or env.get("DATA_GYM_CACHE_DIR")
         tiktoken_dir = Path(tk_dir) if tk_dir else Path(tempfile.gettempdir()) / "data-gym-cache"
+        store = _choice(env, "GATEWAY_STORE", ("sqlite", "firestore"))
+        project = env.get("GATEWAY_FIRESTORE_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or ""
+        if store == "firestore" and not project:
+            raise SettingsError("GATEWAY_STORE=firestore needs GATEWAY_FIRESTORE_PROJECT")
         return cls(
             data_dir=data_dir,
             host=env.get("GATEWAY_HOST") or "127.0.0.1",
@@ -126,6 +140,15 @@ class Settings:
             upstream_connect_timeout=_number(env, "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", 10.0),
             upstream_total_timeout=_number(env, "GATEWAY_UPSTREAM_TOTAL_TIMEOUT", 600.0),
             router_source=_choice(env, "GATEWAY_ROUTER_CONFIG", ("database", "builtin")),
+            store=store,
+            firestore_project=project,
+            firestore_emulator_host=(
+                env.get("GATEWAY_FIRESTORE_EMULATOR_HOST")
+                or env.get("FIRESTORE_EMULATOR_HOST")
+                or ""
+            ),
+            ledger_flush_seconds=_number(env, "GATEWAY_LEDGER_FLUSH_SECONDS", 1.0, minimum=0.05),
+            balance_sync_seconds=_number(env, "GATEWAY_BALANCE_SYNC_SECONDS", 2.0, minimum=0.1),
             tiktoken_cache_dir=tiktoken_dir,
             env=MappingProxyType(env),
         )

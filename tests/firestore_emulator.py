@@ -67,3 +67,24 @@ def emulator() -> Iterator[str]:
 def new_project() -> str:
     """A project of its own for each test: the emulator keeps projects apart."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+def documents(host: str, project: str, collection: str) -> dict[str, dict[str, object]]:
+    """Every document of a collection, read straight from the emulator."""
+    from config_store.firestore import client
+
+    db = client(project, host, sync=True)
+    try:
+        return {doc.id: doc.to_dict() or {} for doc in db.collection(collection).get()}
+    finally:
+        db.close()
+
+
+def firestore_env(host: str, project: str) -> dict[str, str]:
+    return {
+        "GATEWAY_STORE": "firestore",
+        "GATEWAY_FIRESTORE_PROJECT": project,
+        "GATEWAY_FIRESTORE_EMULATOR_HOST": host,
+        "GATEWAY_LEDGER_FLUSH_SECONDS": "0.2",
+        "GATEWAY_BALANCE_SYNC_SECONDS": "0.5",
+    }

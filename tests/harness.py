@@ -100,6 +100,14 @@ class GatewayServer:
             threading.Event().wait(0.01)
         raise RuntimeError("the gateway did not start in 5 s")
 
+    def services(self) -> Any:
+        """The running app's Services (for tests that reach inside)."""
+        assert self._server is not None
+        app = self._server.config.loaded_app
+        while not hasattr(app, "state"):
+            app = app.app  # through uvicorn's and our own wrappers
+        return app.state.services
+
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True

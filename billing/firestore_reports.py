@@ -1,0 +1,114 @@
+"""The ledger reports (usage, pages, key statistics, balances) over Firestore's
+`ledger` and `users` collections. Firestore has no GROUP BY: rows are read and
+summed here, so a report costs one read per ledger row in its range; fine for
+audits and dashboards, not for a per-request path (nothing here is on one)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from google.api_core import exceptions as google_errors
+from google.cloud.firestore_v1 import AsyncClient
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from billing.ledger import LedgerError
+from billing.reports import GROUPS
+
+_SUMS = ("prompt_tokens", "completion_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
+def _group_value(row: dict[str, Any], name: str) -> Any:
+    column = GROUPS[name]
+    if name == "day":
+        return str(row.get("created_at", ""))[:10]
+    return row.get(column, "")
+
+
+class FirestoreReports:
+    def __init__(self, db: Callable[[], AsyncClient]) -> None:
+        self._db = db
+
+    async def _rows(self, *filters: FieldFilter) -> list[dict[str, Any]]:
+        query: Any = self._db().collection("ledger")
+        for condition in filters:
+            query = query.where(filter=condition)
+        try:
+            docs = await asyncio.wait_for(query.get(), timeout=60)
+        except (TimeoutError, google_errors.GoogleAPIError) as exc:
+            raise LedgerError(f"Firestore: {exc}") from exc
+        return [doc.to_dict() or {} for doc in docs]
+
+    async def usage(
+        self, group_by: list[str], since: str | None, until: str | None
+    ) -> list[dict[str, Any]]:
+        totals: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in await self._rows(FieldFilter("kind", "==", "charge")):
+            created = str(row.get("created_at", ""))
+            if (since and created < since) or (until and created >= until):
+                continue
+            key = tuple(_group_value(row, name) for name in group_by)
+            total = totals.setdefault(
+                key,
+                {**dict(zip(group_by, key, strict=True)), "requests": 0, **dict.fromkeys(_SUMS, 0)}
+                | {"cost_nano": 0},
+            )
+            total["requests"] += 1
+            for name in _SUMS:
+                total[name] += int(row.get(name, 0))
+            total["cost_nano"] -= int(row.get("amount_nano", 0))
+        return [totals[key] for key in sorted(totals, key=lambda k: tuple(map(str, k)))]
+
+    async def page(
+        self, *, user_id: str | None, kind: str | None, after: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        filters = []
+        if user_id:
+            filters.append(FieldFilter("user_id", "==", user_id))
+        if kind:
+            filters.append(FieldFilter("kind", "==", kind))
+        rows = sorted(await self._rows(*filters), key=lambda r: (r["created_at"], r["request_id"]))
+        if after:
+            created, _, request_id = after.partition("|")
+            rows = [r for r in rows if (r["created_at"], r["request_id"]) > (created, request_id)]
+        return rows[:limit]
+
+    async def key_stats(self, key_ids: list[str]) -> dict[str, tuple[int, str | None]]:
+        stats: dict[str, tuple[int, str | None]] = {}
+        for key_id in key_ids:
+            rows = await self._rows(FieldFilter("key_id", "==", key_id))
+            charges = [r for r in rows if r.get("kind") == "charge"]
+            if charges:
+                spent = -sum(int(r["amount_nano"]) for r in charges)
+                stats[key_id] = (spent, max(str(r["created_at"]) for r in charges))
+        return stats
+
+    async def _collection(self, name: str) -> dict[str, dict[str, Any]]:
+        try:
+            docs = await asyncio.wait_for(self._db().collection(name).get(), timeout=60)
+        except (TimeoutError, google_errors.GoogleAPIError) as exc:
+            raise LedgerError(f"Firestore: {exc}") from exc
+        return {doc.id: doc.to_dict() or {} for doc in docs}
+
+    async def balances(self) -> dict[str, tuple[int, int, int]]:
+        users = await self._collection("users")
+        balances = await self._collection("balances")
+        sums: dict[str, int] = defaultdict(int)
+        counts: dict[str, int] = defaultdict(int)
+        for row in await self._rows():
+            sums[row["user_id"]] += int(row["amount_nano"])
+            counts[row["user_id"]] += 1
+        return {
+            user_id: (
+                int(balances.get(user_id, {}).get("balance_nano", 0)),
+                sums[user_id],
+                counts[user_id],
+            )
+            for user_id in sorted(set(users) | set(balances))
+        }
+
+    async def orphans(self) -> int:
+        known = set(await self._collection("users"))
+        return sum(1 for row in await self._rows() if row["user_id"] not in known)

@@ -1,0 +1,40 @@
+"""The store, ledger and reports a Settings object asks for: SQLite (one
+instance, the default) or Firestore (several instances)."""
+
+from __future__ import annotations
+
+from billing.firestore_ledger import FirestoreLedger
+from billing.firestore_reports import FirestoreReports
+from billing.ledger import Ledger, SqliteLedger
+from billing.reports import LedgerReports, Reports
+from config_store.firestore import FirestoreStore
+from config_store.sqlite import SqliteStore
+from config_store.store import ConfigStore
+from gateway.settings import Settings
+
+
+def make_store(settings: Settings) -> ConfigStore:
+    if settings.store == "firestore":
+        return FirestoreStore(settings.firestore_project, settings.firestore_emulator_host)
+    return SqliteStore(settings.database)
+
+
+def make_ledger(settings: Settings) -> Ledger:
+    if settings.store == "firestore":
+        return FirestoreLedger(
+            settings.firestore_project,
+            settings.firestore_emulator_host,
+            settings.outbox,
+            flush_seconds=settings.ledger_flush_seconds,
+            max_batch=settings.ledger_max_batch,
+            synchronous=settings.ledger_sync,
+        )
+    return SqliteLedger(
+        settings.database, max_batch=settings.ledger_max_batch, synchronous=settings.ledger_sync
+    )
+
+
+def make_reports(settings: Settings, store: ConfigStore) -> Reports:
+    if isinstance(store, FirestoreStore):
+        return FirestoreReports(lambda: store.db)
+    return LedgerReports(settings.database)
