@@ -267,6 +267,9 @@ class SqliteStore:
             db.row_factory = sqlite3.Row
             await db.execute("PRAGMA busy_timeout = 5000")
             await db.execute("PRAGMA journal_mode = WAL")
+            # Config writes are rare and small; in WAL mode NORMAL keeps a commit
+            # through a crash of this process (not a power loss), without an fsync each.
+            await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
             await db.close()
