@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from config_store.router_config import ConfigInvalid
-from config_store.schema import ModelConfig, PricePoint, PricingTier, Provider, iso
+from config_store.schema import EPOCH, ModelConfig, PricePoint, PricingTier, Provider, iso
 
 PROVIDER_KINDS = ("openai", "anthropic", "gemini", "mock")
 TOKENIZERS = ("o200k_base", "cl100k_base", "approx")
@@ -197,7 +197,7 @@ _MODEL_FIELDS = {
     "id", "model_id", "provider", "input_price_per_million", "output_price_per_million",
     "cached_input_price_per_million", "cache_write_price_per_million", "context_window_size",
     "max_output_tokens", "is_active", "created_at", "upstream_model", "tokenizer", "note",
-    "mode", "fallbacks", "fallback_priority",
+    "mode", "fallbacks", "fallback_priority", "needs_price", "deprecated_at",
 }  # fmt: skip
 
 
@@ -220,6 +220,8 @@ def model_to_json(model: ModelConfig) -> dict[str, Any]:
         "mode": model.mode,
         "fallbacks": list(model.fallbacks),
         "fallback_priority": model.fallback_priority,
+        "needs_price": model.needs_price,
+        "deprecated_at": None if model.deprecated_at is None else iso(model.deprecated_at),
     }
 
 
@@ -260,6 +262,10 @@ def model_from_json(document: Any, *, id: str, created_at: datetime) -> ModelCon
         mode=f.text("mode", "chat", choices=MODES),
         fallbacks=fallbacks,
         fallback_priority=f.integer("fallback_priority", 100, 0, 1_000_000),
+        needs_price=f.boolean("needs_price", False),
+        deprecated_at=(
+            None if f.document.get("deprecated_at") is None else f.moment("deprecated_at", EPOCH)
+        ),
     )
 
 

@@ -154,4 +154,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE ledger ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
         """,
     ),
+    (
+        7,
+        """
+        ALTER TABLE model_configurations ADD COLUMN needs_price INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE model_configurations ADD COLUMN deprecated_at TEXT;
+        CREATE TABLE sync_status (
+            provider TEXT PRIMARY KEY,
+            data TEXT NOT NULL
+        );
+        """,
+    ),
 )

@@ -66,6 +66,8 @@ class ModelConfig:
     mode: str = "chat"  # "chat" | "embedding" | "completion" (legacy): which endpoint serves it
     fallbacks: tuple[str, ...] = ()  # model ids to try, in order, when this one fails
     fallback_priority: int = 100  # lower is tried first among a model's fallbacks
+    needs_price: bool = False  # discovered at a provider, not priced yet
+    deprecated_at: datetime | None = None  # when its provider stopped listing it
 
     @property
     def upstream_name(self) -> str:

@@ -168,6 +168,8 @@ def _model_values(model: ModelConfig) -> dict[str, Any]:
         "is_active": int(model.is_active),
         "created_at": model.created_at.isoformat(),
         "fallbacks": json.dumps(list(model.fallbacks)),
+        "needs_price": int(model.needs_price),
+        "deprecated_at": None if model.deprecated_at is None else model.deprecated_at.isoformat(),
     }
 
 
@@ -221,6 +223,10 @@ def _model(row: sqlite3.Row) -> ModelConfig:
         mode=row["mode"],
         fallbacks=tuple(json.loads(row["fallbacks"])),
         fallback_priority=row["fallback_priority"],
+        needs_price=bool(row["needs_price"]),
+        deprecated_at=None
+        if row["deprecated_at"] is None
+        else datetime.fromisoformat(row["deprecated_at"]),
     )
 
 

@@ -87,6 +87,9 @@ async def reconcile(request: Request) -> Response:
     services = admin_services(request)
     await services.ensure_ledger()
     await services.ledger.drained()
+    if services.settings.store == "firestore":
+        # Other instances' shipped charges: this instance's view catches up first.
+        await services.meter.resync()
     try:
         balances = await services.reports.balances()
         orphans = await services.reports.orphans()
