@@ -17,6 +17,7 @@ from billing.tokens import TokenCounter
 from gateway.api import (
     admin,
     admin_models,
+    admin_prices,
     admin_providers,
     admin_usage,
     admin_users,
@@ -56,6 +57,7 @@ def create_app(
             *admin.routes,
             *router_admin.routes,
             *admin_models.routes,
+            *admin_prices.routes,
             *admin_providers.routes,
             *admin_users.routes,
             *admin_usage.routes,

@@ -59,7 +59,7 @@ MODEL = "model"
 _BACKDATE_TOLERANCE = timedelta(seconds=60)
 
 
-def _flag(request: Request, name: str) -> bool | None:
+def flag(request: Request, name: str) -> bool | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
@@ -103,7 +103,7 @@ async def list_models(request: Request) -> Response:
     services = admin_services(request)
     provider = request.query_params.get("provider")
     mode = request.query_params.get("mode")
-    active = _flag(request, "active")
+    active = flag(request, "active")
     models = [
         model_to_json(m)
         for m in sorted(services.cache.snapshot.models.values(), key=lambda m: m.model_id)
@@ -237,7 +237,7 @@ async def bulk_import(request: Request) -> Response:
     """All rows are validated before anything is written; then all are written
     in one transaction, or none. `dry_run=true` reports the same and writes nothing."""
     services = admin_services(request)
-    dry_run = _flag(request, "dry_run") or False
+    dry_run = flag(request, "dry_run") or False
     rows = _rows(await json_body(request))
     snapshot = services.cache.snapshot
     models, errors = _plan(snapshot, rows)
