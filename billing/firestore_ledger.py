@@ -28,6 +28,7 @@ import contextlib
 import logging
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ class FirestoreLedger:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # shipping and balance reads never interleave
         self._wake = asyncio.Event()
+        self.on_batch: Callable[[int, float], None] | None = None  # outbox commits
         self.batches = 0  # shipping transactions
         self.rows = 0  # rows shipped
         self.shipped = 0
@@ -107,6 +109,7 @@ class FirestoreLedger:
             raise LedgerError(f"cannot open the outbox {self._path}: {exc}") from exc
         self._local = local
         local.row_factory = sqlite3.Row
+        self._writer.on_batch = self.on_batch
         await self._writer.start()
         self._db = client(self._project, self._emulator_host)
         self._task = asyncio.get_running_loop().create_task(self._ship_forever())

@@ -16,7 +16,8 @@ import contextlib
 import functools
 import logging
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,7 @@ _INSERT = f"INSERT OR IGNORE INTO ledger ({_COLUMNS}) VALUES {_ROW_MARKS}"  # no
 class Ledger(Protocol):
     batches: int
     rows: int
+    on_batch: Callable[[int, float], None] | None  # rows and seconds of each commit
 
     async def start(self) -> None: ...
 
@@ -131,6 +133,7 @@ class SqliteLedger:
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.rows = 0
+        self.on_batch: Callable[[int, float], None] | None = None
 
     def _open(self) -> None:
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -247,6 +250,7 @@ class SqliteLedger:
                 del self._queue[: len(batch)]
                 self._writing = batch
                 entries = [entry for entry, _ in batch]
+                began = time.perf_counter()
                 if self._in_loop:
                     try:
                         failures = self._write(entries)
@@ -259,6 +263,8 @@ class SqliteLedger:
                     failures = await loop.run_in_executor(self._executor, self._write, entries)
                 self.batches += 1
                 self.rows += len(batch)
+                if self.on_batch is not None:
+                    self.on_batch(len(batch), time.perf_counter() - began)
                 for index, (_, future) in enumerate(batch):
                     if future.done():
                         continue

@@ -166,6 +166,15 @@ class ConfigCache:
         """True once the snapshot comes from the store (not the built-in defaults)."""
         return self.snapshot.source != DEFAULTS_SOURCE
 
+    def labels(self, model: str, provider: str) -> tuple[str, str]:
+        """Bounded metric labels: names the snapshot knows, else "other" ("-" if none)."""
+        snapshot = self.snapshot
+        model_label = model if model in snapshot.models else ("other" if model else "-")
+        provider_label = (
+            provider if provider in snapshot.providers else ("other" if provider else "-")
+        )
+        return model_label, provider_label
+
     def model(self, model_id: str) -> ModelConfig | None:
         found = self.snapshot.models.get(model_id)
         if found is None:

@@ -79,6 +79,8 @@ def create_app(
         and isinstance(route.endpoint, ApiEndpoint)
         and "POST" in (route.methods or ())
     }
+    for path, endpoint in fast.items():
+        endpoint.route = path
     return FastPaths(app, fast)
 
 

@@ -21,6 +21,16 @@ from gateway.settings import Settings, SettingsError
 from gateway.vault import Vault, VaultError
 
 
+def _request_log(enabled: bool) -> None:
+    """One JSON line per request on standard output, or none."""
+    requests = logging.getLogger("gateway.requests")
+    requests.propagate = False
+    requests.setLevel(logging.INFO if enabled else logging.WARNING)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    requests.addHandler(handler)
+
+
 def _serve(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
@@ -33,6 +43,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     print(f"demo API key: {demo or '(none yet: run `gateway seed`)'}", flush=True)
     print(f"admin key: {key}", flush=True)
     print(f"serving on http://{host}:{port}", flush=True)
+    _request_log(settings.access_log)
     uvicorn.run(
         create_app(settings, admin_key=key),
         host=host,
@@ -40,7 +51,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
         workers=1,
         loop="auto",
         http="auto",
-        access_log=settings.access_log,
+        access_log=False,  # our JSON request log (gateway.requests) replaces it
         log_level="info",
         timeout_graceful_shutdown=10,
     )

@@ -5,6 +5,7 @@ forward, settle. Handlers in `gateway.api` parse, call these, and respond.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from gateway.errors import (
     unavailable,
 )
 from gateway.fallback import first_success
+from gateway.observe import current
 from gateway.providers.base import (
     ChatResult,
     ChatStream,
@@ -251,8 +253,13 @@ async def _admit(
         raise spend_cap_reached(usd(max(exc.available_nano, 0)), usd(exc.needed_nano)) from None
     except UnknownAccount:
         raise invalid_api_key("This API key belongs to no account.") from None
+    request_id = services.request_ids.next()
+    record = current()
+    if record is not None and not record.request_id:  # a classifier call keeps its own
+        record.request_id, record.key_prefix = request_id, key.prefix
+        record.model, record.provider = first.model.model_id, first.provider.id
     return Admitted(
-        request_id=services.request_ids.next(),
+        request_id=request_id,
         key=key,
         user=user,
         chain=chain,
@@ -304,9 +311,21 @@ def counted_usage(services: Services, admitted: Admitted, texts: list[str]) -> U
     return Usage(prompt_tokens=admitted.prompt_estimate, completion_tokens=completion)
 
 
+def charged(admitted: Admitted, usage: Usage, cost: int) -> None:
+    """Note the charge on the request's record (for its metrics and log line)."""
+    record = current()
+    if record is not None and record.request_id == admitted.request_id:
+        record.prompt_tokens, record.completion_tokens = (
+            usage.prompt_tokens,
+            usage.completion_tokens,
+        )
+        record.cost_nano = cost
+
+
 async def settle(services: Services, admitted: Admitted, usage: Usage) -> tuple[int, int]:
     """Charge the real cost; returns (cost, balance) once the ledger row is committed."""
     cost = cost_nano(usage, admitted.prices)
+    charged(admitted, usage, cost)
     try:
         balance = await services.meter.settle(admitted.hold, ledger_entry(admitted, usage, cost))
     except LedgerError as exc:
@@ -370,6 +389,7 @@ async def _serve(
             tokens = candidate.prompt + candidate.output_cap
             services.limiter.admit(_limits(admitted.key, provider, tokens)[2:])
 
+    began = time.perf_counter()
     try:
         served, answer = await first_success(
             admitted.chain,
@@ -383,6 +403,10 @@ async def _serve(
         services.meter.release(admitted.hold)
         raise
     admitted.served = served
+    record = current()
+    if record is not None and record.request_id == admitted.request_id:
+        record.model, record.provider = served.model.model_id, served.provider.id
+        record.upstream_seconds = time.perf_counter() - began
     if admitted.route is not None:
         route = admitted.route
         services.sticky.remember(admitted.user.id, route.conversation, served.model.model_id)

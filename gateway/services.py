@@ -13,6 +13,8 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 
@@ -26,6 +28,7 @@ from gateway.backends import make_ledger, make_reports, make_store
 from gateway.errors import GatewayError, unavailable
 from gateway.fallback import Cooldowns
 from gateway.ids import RequestIds
+from gateway.observe import Metrics
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import ChatProvider
 from gateway.providers.gemini import GeminiProvider
@@ -52,6 +55,7 @@ class Services:
     providers: dict[str, ChatProvider]  # by Provider.kind
     vault: Vault
     reports: Reports
+    metrics: Metrics
     request_ids: RequestIds = field(default_factory=RequestIds)
     limiter: RateLimiter = field(default_factory=RateLimiter)
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
@@ -106,6 +110,11 @@ def _provider_timeouts(
     return lookup
 
 
+def _cache_stats(cache: ConfigCache) -> dict[str, Any]:
+    age = (datetime.now(UTC) - cache.snapshot.loaded_at).total_seconds()
+    return {**cache.stats(), "snapshot_age_seconds": age}
+
+
 async def _resync_balances(services: Services) -> None:
     """Several instances share the balances: see the others' charges regularly."""
     while True:
@@ -153,6 +162,7 @@ async def running(
         },
         vault=Vault(settings.secret_key),
         reports=make_reports(settings, store),
+        metrics=Metrics(lambda: _cache_stats(cache)),
         cooldowns=Cooldowns(
             failures=settings.cooldown_failures,
             window=settings.cooldown_window,
@@ -160,6 +170,7 @@ async def running(
         ),
     )
     upstream.timeouts_for = _provider_timeouts(cache, settings)
+    ledger.on_batch = services.metrics.ledger_batch_written
     await upstream.start()
     if not await cache.refresh():
         log.error("config store unavailable at start-up; serving built-in defaults")

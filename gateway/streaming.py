@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from billing.pricing import Usage, cost_nano
 from gateway.errors import GatewayError
-from gateway.pipeline import Admitted, counted_usage, ledger_entry, settle, usage_body
+from gateway.pipeline import Admitted, charged, counted_usage, ledger_entry, settle, usage_body
 from gateway.providers.base import ChatStream
 from gateway.services import Services
 from gateway.sse import DONE, event
@@ -131,7 +131,9 @@ class MeteredStream:
         if stream.close is not None:
             stream.close()
         usage = stream.usage or counted_usage(self._services, admitted, stream.text)
-        entry = ledger_entry(admitted, usage, cost_nano(usage, admitted.prices))
+        cost = cost_nano(usage, admitted.prices)
+        charged(admitted, usage, cost)
+        entry = ledger_entry(admitted, usage, cost)
         self._services.meter.settle_nowait(admitted.hold, entry)
         log.info(
             "client left %s mid-stream; charged %d tokens",

@@ -17,6 +17,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.errors import GatewayError
+from gateway.observe import CURRENT, RequestRecord, request_log
 from gateway.services import Services
 
 Reply = tuple[bytes, Mapping[str, str]] | ASGIApp
@@ -52,20 +53,37 @@ async def send_json(send: Send, status: int, payload: bytes, headers: Mapping[st
 class ApiEndpoint:
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
+        self.route = ""  # the route's path template, set when the app is built
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         services: Services = scope["app"].state.services
+        record = RequestRecord(self.route or scope["path"])
+        token = CURRENT.set(record)
+        try:
+            record.status = await self._answer(services, scope, receive, send, record)
+        finally:
+            CURRENT.reset(token)
+            services.metrics.finished(record, services.cache.labels)
+            if request_log.isEnabledFor(logging.INFO):
+                request_log.info(record.line().decode())
+
+    async def _answer(
+        self, services: Services, scope: Scope, receive: Receive, send: Send, record: RequestRecord
+    ) -> int:
         body = await read_body(receive)
         try:
             reply = await self._handler(services, Headers(scope=scope), body)
         except GatewayError as exc:
+            record.error_code = exc.code
             await send_json(send, exc.status, orjson.dumps(exc.body()), exc.headers)
-            return
+            return exc.status
         except Exception as exc:  # nothing was sent yet: answer 500, never a traceback
             log.error("unhandled %s on %s", type(exc).__name__, scope["path"], exc_info=exc)
+            record.error_code = "internal_error"
             await send_json(send, 500, _INTERNAL, {})
-            return
+            return 500
         if isinstance(reply, tuple):
             await send_json(send, 200, *reply)
         else:
             await reply(scope, receive, send)
+        return 200

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.api.openai import JSON, services_of
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text format; no labels that name a user, key or raw path."""
+    return Response(services_of(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def health(request: Request) -> Response:
@@ -33,4 +39,7 @@ async def health(request: Request) -> Response:
     )
 
 
-routes = [Route("/health", health, methods=["GET"])]
+routes = [
+    Route("/health", health, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]

@@ -1,0 +1,178 @@
+"""What the gateway tells its operators: Prometheus metrics and one JSON log
+line per request.
+
+A request's facts are gathered in a `RequestRecord` as it goes: the endpoint
+opens one (a context variable, so the pipeline and a stream's tasks reach the
+same record without passing it along), admission names the key and model,
+serving the provider and its latency, settlement the tokens and the cost; the
+endpoint then counts it and writes its log line. The line never holds a
+prompt, a completion or a secret: only ids, names, numbers.
+
+Label values are bounded: routes are our route templates, models and
+providers are names from the snapshot (anything else is "other"), statuses
+are HTTP codes. No user id or raw path is ever a label.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from billing.pricing import usd
+
+request_log = logging.getLogger("gateway.requests")
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+_COMMIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1)
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    route: str
+    started: float = field(default_factory=time.perf_counter)
+    request_id: str = ""
+    key_prefix: str = ""
+    model: str = ""
+    provider: str = ""
+    status: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_nano: int | None = None
+    upstream_seconds: float | None = None
+    error_code: str | None = None
+
+    def line(self) -> bytes:
+        """The request's JSON log line."""
+        return orjson.dumps(
+            {
+                "request_id": self.request_id or None,
+                "route": self.route,
+                "key_prefix": self.key_prefix or None,
+                "model": self.model or None,
+                "provider": self.provider or None,
+                "status": self.status,
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "cost_usd": None if self.cost_nano is None else usd(self.cost_nano),
+                "latency_ms": round((time.perf_counter() - self.started) * 1000, 3),
+                "upstream_ms": (
+                    None
+                    if self.upstream_seconds is None
+                    else round(self.upstream_seconds * 1000, 3)
+                ),
+                "error": self.error_code,
+            }
+        )
+
+
+CURRENT: ContextVar[RequestRecord | None] = ContextVar("gateway_request", default=None)
+
+
+def current() -> RequestRecord | None:
+    return CURRENT.get()
+
+
+class Metrics:
+    """The process's metrics, in a registry of its own (never a global one)."""
+
+    def __init__(self, stats: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "gateway_requests", "Requests by route, model, provider and status.",
+            ["route", "model", "provider", "status"], registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "gateway_request_duration_seconds", "Time from request to the last byte.",
+            ["route"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.upstream_latency = Histogram(
+            "gateway_upstream_duration_seconds", "Time a provider took to answer (first byte).",
+            ["provider"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.tokens = Counter(
+            "gateway_tokens", "Tokens billed, by model and direction (in, out).",
+            ["model", "direction"], registry=r,
+        )  # fmt: skip
+        self.cost = Counter(
+            "gateway_cost_nano_usd", "Nano-USD charged, by model.", ["model"], registry=r
+        )
+        self.ledger_batch = Histogram(
+            "gateway_ledger_batch_rows", "Rows per ledger commit.",
+            buckets=_BATCH_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.ledger_commit = Histogram(
+            "gateway_ledger_commit_seconds", "Time of one ledger commit.",
+            buckets=_COMMIT_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.sync_runs = Counter(
+            "gateway_sync_runs", "Provider sync runs, by provider and outcome.",
+            ["provider", "outcome"], registry=r,
+        )  # fmt: skip
+        self.sync_duration = Histogram(
+            "model_sync_duration_seconds", "Time of one sync run.",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.models_discovered = Counter(
+            "models_discovered", "Models found new at a provider.", ["provider"], registry=r
+        )
+        self.models_deprecated = Counter(
+            "models_deprecated", "Models gone from a provider's listing.", ["provider"], registry=r
+        )
+        if stats is not None:
+            r.register(_CacheCollector(stats))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def ledger_batch_written(self, rows: int, seconds: float) -> None:
+        self.ledger_batch.observe(rows)
+        self.ledger_commit.observe(seconds)
+
+    def finished(self, record: RequestRecord, known: Callable[[str, str], tuple[str, str]]) -> None:
+        """Count a finished request; `known` bounds its model and provider labels."""
+        model, provider = known(record.model, record.provider)
+        self.requests.labels(record.route, model, provider, str(record.status)).inc()
+        self.latency.labels(record.route).observe(time.perf_counter() - record.started)
+        if record.upstream_seconds is not None:
+            self.upstream_latency.labels(provider).observe(record.upstream_seconds)
+        if record.cost_nano is not None:
+            self.tokens.labels(model, "in").inc(record.prompt_tokens)
+            self.tokens.labels(model, "out").inc(record.completion_tokens)
+            self.cost.labels(model).inc(record.cost_nano)
+
+
+class _CacheCollector(Collector):
+    """The config cache's counters, read when Prometheus scrapes."""
+
+    def __init__(self, stats: Callable[[], dict[str, Any]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Any]:
+        stats = self._stats()
+        for name, key, text in (
+            ("gateway_cache_hits", "hits", "Model lookups found in the snapshot."),
+            ("gateway_cache_misses", "misses", "Model lookups not found in the snapshot."),
+            ("gateway_snapshot_refreshes", "refreshes", "Snapshot refreshes that succeeded."),
+            (
+                "gateway_snapshot_refresh_failures",
+                "refresh_failures",
+                "Snapshot refreshes that failed.",
+            ),
+        ):
+            family = CounterMetricFamily(name, text)
+            family.add_metric([], stats.get(key, 0))
+            yield family
+        age = GaugeMetricFamily("gateway_snapshot_age_seconds", "Age of the config snapshot.")
+        age.add_metric([], stats.get("snapshot_age_seconds", 0))
+        yield age
