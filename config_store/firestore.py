@@ -16,6 +16,7 @@ Collections (one document per entity; the README draws every shape):
     router_config/default         the router's config document
     model_prices/{auto id}        price points (model_id, effective_from, prices, ...)
     config_history/{000000000042} changes, numbered through counters/config_history
+    sync_status/{provider}        the last discovery run per provider
     ledger/{request_id}           ledger rows (written by billing.firestore_ledger)
 
 Firestore's own errors become `StoreError`s here; documents written by hand
@@ -439,6 +440,19 @@ class FirestoreStore:
 
         entries: list[HistoryEntry] = await self._run(work)
         return entries
+
+    async def put_sync_status(self, provider: str, status: Mapping[str, Any]) -> None:
+        async def work(db: AsyncClient) -> None:
+            await db.collection("sync_status").document(provider).set(dict(status))
+
+        await self._run(work)
+
+    async def sync_statuses(self) -> dict[str, dict[str, Any]]:
+        async def work(db: AsyncClient) -> dict[str, dict[str, Any]]:
+            return {doc.id: doc.to_dict() or {} for doc in await db.collection("sync_status").get()}
+
+        statuses: dict[str, dict[str, Any]] = await self._run(work)
+        return statuses
 
     async def history(
         self,

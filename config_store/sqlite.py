@@ -484,6 +484,24 @@ class SqliteStore:
 
         return await self._run(work)
 
+    async def put_sync_status(self, provider: str, status: Mapping[str, Any]) -> None:
+        async def work(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "INSERT INTO sync_status (provider, data) VALUES (?, ?) "
+                "ON CONFLICT(provider) DO UPDATE SET data = excluded.data",
+                (provider, json.dumps(dict(status), sort_keys=True)),
+            )
+            await db.commit()
+
+        await self._run(work)
+
+    async def sync_statuses(self) -> dict[str, dict[str, Any]]:
+        async def work(db: aiosqlite.Connection) -> dict[str, dict[str, Any]]:
+            async with db.execute("SELECT provider, data FROM sync_status") as cur:
+                return {row[0]: json.loads(row[1]) for row in await cur.fetchall()}
+
+        return await self._run(work)
+
     async def history(
         self,
         *,

@@ -111,3 +111,9 @@ class ConfigStore(Protocol):
     async def prices(self, model_id: str) -> list[PricePoint]:
         """A model's price points, oldest first."""
         ...
+
+    async def put_sync_status(self, provider: str, status: Mapping[str, Any]) -> None:
+        """The last discovery run's outcome for a provider (a JSON document)."""
+        ...
+
+    async def sync_statuses(self) -> dict[str, dict[str, Any]]: ...

@@ -109,6 +109,15 @@ class Upstream:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _translate(exc, provider) from exc
 
+    async def get(self, url: str, headers: Mapping[str, str], *, provider: str) -> UpstreamResponse:
+        try:
+            timeout = self.timeouts_for(provider) or self._timeout
+            async with self.session.get(url, headers=headers, timeout=timeout) as response:
+                payload = await response.read()
+                return UpstreamResponse(response.status, response.headers, payload)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _translate(exc, provider) from exc
+
     async def open_stream(
         self, url: str, headers: Mapping[str, str], body: bytes, *, provider: str
     ) -> UpstreamStream | UpstreamResponse:

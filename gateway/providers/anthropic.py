@@ -18,10 +18,13 @@ import orjson
 from billing.pricing import Usage
 from gateway.errors import upstream_error
 from gateway.providers.base import (
+    MAX_PAGES,
     ChatCall,
     ChatResult,
     ChatStream,
     Chunk,
+    Listed,
+    get_json,
     open_ok,
     parse_arguments,
     post_ok,
@@ -265,9 +268,37 @@ class StreamTranslator:
         return []  # ping, content_block_stop, message_stop
 
 
+def parse_listing(document: Any) -> tuple[list[Listed], str | None]:
+    """GET /v1/models: one page, and the id to continue after (None at the end)."""
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, list):
+        raise upstream_error("The models listing has no 'data' array.")
+    listed = [
+        Listed(item["id"], display_name=str(item.get("display_name") or ""))
+        for item in data
+        if isinstance(item, dict) and isinstance(item.get("id"), str)
+    ]
+    more = document.get("has_more") is True and isinstance(document.get("last_id"), str)
+    return listed, document["last_id"] if more else None
+
+
 class AnthropicProvider:
     def __init__(self, upstream: Upstream) -> None:
         self._upstream = upstream
+
+    async def list_models(self, base_url: str, api_key: str, provider: str) -> list[Listed]:
+        headers = {"x-api-key": api_key, "anthropic-version": API_VERSION}
+        listed: list[Listed] = []
+        after: str | None = None
+        for _ in range(MAX_PAGES):
+            url = f"{base_url}/v1/models?limit=1000" + (f"&after_id={after}" if after else "")
+            page, after = parse_listing(
+                await get_json(self._upstream, url, headers, provider, api_key)
+            )
+            listed += page
+            if after is None:
+                break
+        return listed
 
     @staticmethod
     def _request(call: ChatCall, *, stream: bool) -> tuple[str, dict[str, str], bytes]:

@@ -183,3 +183,39 @@ def upstream_failure(
     if 400 <= status < 500:
         return GatewayError(status, f"The provider '{provider}' refused the request: {message}")
     return upstream_error(f"The provider '{provider}' failed (HTTP {status}): {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A model as a provider's listing names it."""
+
+    name: str
+    display_name: str = ""
+    context_window: int | None = None
+    max_output: int | None = None
+    mode: str = "chat"
+
+
+@runtime_checkable
+class ModelLister(Protocol):
+    async def list_models(self, base_url: str, api_key: str, provider: str) -> list[Listed]:
+        """Every model the provider offers (all pages); a GatewayError if it fails."""
+        ...
+
+
+async def get_json(
+    upstream: Upstream, url: str, headers: Mapping[str, str], provider: str, secret: str
+) -> Any:
+    """GET a JSON document; a non-2xx answer or a body that is not JSON is raised."""
+    answer = await upstream.get(url, headers, provider=provider)
+    if answer.status >= 300:
+        raise upstream_failure(answer.status, answer.body, answer.headers, provider, secret)
+    try:
+        return orjson.loads(answer.body)
+    except orjson.JSONDecodeError:
+        raise upstream_error(
+            f"The provider '{provider}' sent a listing that is not JSON."
+        ) from None
+
+
+MAX_PAGES = 50  # a listing longer than this many pages is cut, not followed forever

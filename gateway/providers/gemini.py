@@ -16,10 +16,13 @@ import orjson
 from billing.pricing import Usage
 from gateway.errors import upstream_error
 from gateway.providers.base import (
+    MAX_PAGES,
     ChatCall,
     ChatResult,
     ChatStream,
     Chunk,
+    Listed,
+    get_json,
     open_ok,
     parse_arguments,
     post_ok,
@@ -194,9 +197,53 @@ def parse_response(payload: bytes, model_id: str, provider: str) -> ChatResult:
     return ChatResult(body=body, usage=parse_usage(data.get("usageMetadata")))
 
 
+def parse_listing(document: Any) -> tuple[list[Listed], str | None]:
+    """models.list: one page ("models/<name>" entries), and the next page's token."""
+    models = document.get("models") if isinstance(document, dict) else None
+    if not isinstance(models, list):
+        raise upstream_error("The models listing has no 'models' array.")
+    listed = []
+    for item in models:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            continue
+        methods = item.get("supportedGenerationMethods") or []
+        mode = (
+            "embedding"
+            if "embedContent" in methods and "generateContent" not in methods
+            else "chat"
+        )
+        listed.append(
+            Listed(
+                item["name"].removeprefix("models/"),
+                display_name=str(item.get("displayName") or ""),
+                context_window=item.get("inputTokenLimit"),
+                max_output=item.get("outputTokenLimit"),
+                mode=mode,
+            )
+        )
+    token = document.get("nextPageToken")
+    return listed, token if isinstance(token, str) and token else None
+
+
 class GeminiProvider:
     def __init__(self, upstream: Upstream) -> None:
         self._upstream = upstream
+
+    async def list_models(self, base_url: str, api_key: str, provider: str) -> list[Listed]:
+        headers = {"x-goog-api-key": api_key}
+        listed: list[Listed] = []
+        token: str | None = None
+        for _ in range(MAX_PAGES):
+            url = f"{base_url}/v1beta/models?pageSize=1000" + (
+                f"&pageToken={token}" if token else ""
+            )
+            page, token = parse_listing(
+                await get_json(self._upstream, url, headers, provider, api_key)
+            )
+            listed += page
+            if token is None:
+                break
+        return listed
 
     @staticmethod
     def _request(call: ChatCall, *, stream: bool) -> tuple[str, dict[str, str], bytes]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from billing.pricing import Usage
 from billing.tokens import TokenCounter
-from gateway.providers.base import ChatCall, ChatResult, ChatStream, Chunk
+from gateway.providers.base import ChatCall, ChatResult, ChatStream, Chunk, Listed
 
 
 def last_user_text(messages: Any) -> str:
@@ -42,6 +42,11 @@ def reply_words(call: ChatCall) -> list[str]:
 
 
 class MockProvider:
+    LISTED = ("mock-1",)
+
+    async def list_models(self, base_url: str, api_key: str, provider: str) -> list[Listed]:
+        return [Listed(name, context_window=128_000) for name in self.LISTED]
+
     def __init__(self, counter: TokenCounter) -> None:
         self._counter = counter
 

@@ -19,6 +19,8 @@ from gateway.providers.base import (
     ChatResult,
     ChatStream,
     Chunk,
+    Listed,
+    get_json,
     open_ok,
     post_ok,
 )
@@ -89,9 +91,28 @@ def relayed_text(chunk: Chunk) -> Iterable[str]:
                 yield function["arguments"]
 
 
+def parse_listing(document: Any) -> list[Listed]:
+    """GET /v1/models: {"data": [{"id": ...}]} (one page)."""
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, list):
+        raise upstream_error("The models listing has no 'data' array.")
+    listed = []
+    for item in data:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            name = item["id"]
+            mode = "embedding" if "embedding" in name else "chat"
+            listed.append(Listed(name, context_window=item.get("context_window"), mode=mode))
+    return listed
+
+
 class OpenAIProvider:
     def __init__(self, upstream: Upstream) -> None:
         self._upstream = upstream
+
+    async def list_models(self, base_url: str, api_key: str, provider: str) -> list[Listed]:
+        headers = {"authorization": f"Bearer {api_key}"}
+        document = await get_json(self._upstream, f"{base_url}/models", headers, provider, api_key)
+        return parse_listing(document)
 
     async def chat(self, call: ChatCall) -> ChatResult:
         return await self._complete(call, "chat/completions")
