@@ -14,7 +14,7 @@ from pathlib import Path
 from billing.ledger import LedgerError
 from config_store.sqlite import SqliteStore
 from config_store.store import StoreError
-from gateway import cli_admin, migrate_store
+from gateway import cli_admin, cli_catalogue, migrate_store
 from gateway.backends import make_store
 from gateway.seed import admin_key, read_secret, seed
 from gateway.settings import Settings, SettingsError
@@ -130,12 +130,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     move.add_argument("--to", dest="target", required=True, help="firestore:PROJECT or sqlite:PATH")
     move.add_argument("--dry-run", action="store_true")
     cli_admin.add_commands(commands)
+    cli_catalogue.add_commands(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
         if args.command in cli_admin.GROUPS:
             return cli_admin.run(args, settings)
+        if args.command in cli_catalogue.GROUPS:
+            return cli_catalogue.run(args, settings)
         if args.command == "serve":
             return _serve(settings, args.host or settings.host, args.port or settings.port)
         if args.command == "seed":
@@ -149,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate-store":
             return asyncio.run(_migrate_store(settings, args.source, args.target, args.dry_run))
         return asyncio.run(_migrate(settings))
-    except cli_admin.AdminCallFailed as exc:
+    except (cli_admin.AdminCallFailed, cli_catalogue.CatalogueCommandFailed) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 1
     except (

@@ -25,6 +25,7 @@ from billing.tokens import TokenCounter
 from config_store.cache import ConfigCache
 from config_store.defaults import BUILTIN_DEFAULTS
 from gateway.backends import make_ledger, make_reports, make_store
+from gateway.cron import Cron
 from gateway.errors import GatewayError, unavailable
 from gateway.fallback import Cooldowns
 from gateway.ids import RequestIds
@@ -37,6 +38,7 @@ from gateway.providers.openai import OpenAIProvider
 from gateway.ratelimit import RateLimiter
 from gateway.router.sticky import StickyRoutes
 from gateway.settings import Settings
+from gateway.sync import Syncer
 from gateway.upstream import Upstream
 from gateway.vault import Vault
 
@@ -56,6 +58,7 @@ class Services:
     vault: Vault
     reports: Reports
     metrics: Metrics
+    syncer: Syncer
     request_ids: RequestIds = field(default_factory=RequestIds)
     limiter: RateLimiter = field(default_factory=RateLimiter)
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
@@ -128,7 +131,11 @@ async def _resync_balances(services: Services) -> None:
 
 @asynccontextmanager
 async def running(
-    settings: Settings, admin_key: str, counter: TokenCounter | None = None
+    settings: Settings,
+    admin_key: str,
+    counter: TokenCounter | None = None,
+    *,
+    schedule: bool = True,
 ) -> AsyncIterator[Services]:
     """Build every service, start them, and stop them in reverse order.
 
@@ -146,6 +153,14 @@ async def running(
         connect_timeout=settings.upstream_connect_timeout,
         total_timeout=settings.upstream_total_timeout,
     )
+    metrics = Metrics(lambda: _cache_stats(cache))
+    vault = Vault(settings.secret_key)
+    providers: dict[str, ChatProvider] = {
+        "openai": OpenAIProvider(upstream),
+        "anthropic": AnthropicProvider(upstream),
+        "gemini": GeminiProvider(upstream),
+        "mock": MockProvider(counter),
+    }
     services = Services(
         settings=settings,
         admin_key=admin_key,
@@ -154,15 +169,18 @@ async def running(
         ledger=ledger,
         meter=Meter(ledger),
         upstream=upstream,
-        providers={
-            "openai": OpenAIProvider(upstream),
-            "anthropic": AnthropicProvider(upstream),
-            "gemini": GeminiProvider(upstream),
-            "mock": MockProvider(counter),
-        },
-        vault=Vault(settings.secret_key),
+        providers=providers,
+        vault=vault,
         reports=make_reports(settings, store),
-        metrics=Metrics(lambda: _cache_stats(cache)),
+        metrics=metrics,
+        syncer=Syncer(
+            cache,
+            providers,
+            settings.env,
+            vault.reveal,
+            metrics,
+            None if settings.sync_cron == "off" else Cron.parse(settings.sync_cron),
+        ),
         cooldowns=Cooldowns(
             failures=settings.cooldown_failures,
             window=settings.cooldown_window,
@@ -180,6 +198,12 @@ async def running(
         except GatewayError:
             log.error("ledger unavailable at start-up")
     cache.start_background()
+    await services.syncer.load()
+    scheduled = (
+        asyncio.get_running_loop().create_task(services.syncer.schedule_forever())
+        if schedule and settings.sync_cron != "off"
+        else None
+    )
     syncing = (
         asyncio.get_running_loop().create_task(_resync_balances(services))
         if settings.store == "firestore"
@@ -193,10 +217,11 @@ async def running(
     try:
         yield services
     finally:
-        if syncing is not None:
-            syncing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await syncing
+        for task in (syncing, scheduled):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await cache.stop()
         if services.ledger_ready:
             await ledger.close()

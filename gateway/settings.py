@@ -51,6 +51,18 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return raw
 
 
+def _cron(raw: str) -> str:
+    from gateway.cron import Cron, CronError
+
+    if raw.strip().lower() == "off":
+        return "off"
+    try:
+        Cron.parse(raw)
+    except CronError as exc:
+        raise SettingsError(f"GATEWAY_SYNC_CRON: {exc}") from None
+    return raw.strip()
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path
@@ -73,6 +85,7 @@ class Settings:
     cooldown_seconds: float = 30.0  # ...skip it for this long
     upstream_connect_timeout: float = 10.0
     upstream_total_timeout: float = 600.0
+    sync_cron: str = "0 2 * * *"  # when model discovery runs; "off" for never
     store: str = "sqlite"  # "sqlite" (one instance) or "firestore" (several)
     firestore_project: str = ""
     firestore_emulator_host: str = ""  # host:port of a Firestore emulator, for tests
@@ -141,6 +154,7 @@ class Settings:
             upstream_total_timeout=_number(env, "GATEWAY_UPSTREAM_TOTAL_TIMEOUT", 600.0),
             router_source=_choice(env, "GATEWAY_ROUTER_CONFIG", ("database", "builtin")),
             store=store,
+            sync_cron=_cron(env.get("GATEWAY_SYNC_CRON") or "0 2 * * *"),
             firestore_project=project,
             firestore_emulator_host=(
                 env.get("GATEWAY_FIRESTORE_EMULATOR_HOST")

@@ -1,4 +1,7 @@
-"""GET /health: 200 while the gateway can serve paid requests, 503 while it cannot."""
+"""GET /health: 200 while the gateway can serve paid requests, 503 while it cannot;
+with the store's reachability, the snapshot's age and source, the ledger, the
+providers cooling down and the model sync's status per provider.
+GET /metrics: Prometheus text format."""
 
 from __future__ import annotations
 
@@ -33,7 +36,9 @@ async def health(request: Request) -> Response:
             },
             "snapshot_age_seconds": round(age, 3),
             "active_models": len(snapshot.active_models),
+            "listening": services.cache.listening,
             "cooling_down": services.cooldowns.status(),
+            "sync": services.syncer.health(),
         },
         status_code=200 if serving else 503,
     )

@@ -34,6 +34,8 @@ class FakeAnthropic(ThreadedServer):
         self.cache_write = 0
         self.tool_use: dict[str, Any] | None = None
         self.fail_next: list[tuple[int, str]] = []
+        self.listed: list[str] = ["claude-3-5-sonnet-20241022", "claude-3-5-haiku-20241022"]
+        self.page_size = 2  # GET /v1/models answers in pages of this many
         with self._lock:
             self.requests: list[dict[str, Any]] = []
             self.responses: list[dict[str, Any]] = []
@@ -44,6 +46,20 @@ class FakeAnthropic(ThreadedServer):
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_get("/v1/models", self._models)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if request.headers.get("x-api-key") != self.api_key:
+            return _error(401, "authentication_error", "invalid x-api-key")
+        after = request.query.get("after_id")
+        start = self.listed.index(after) + 1 if after in self.listed else 0
+        page = self.listed[start : start + self.page_size]
+        data = [{"type": "model", "id": i, "display_name": i.upper()} for i in page]
+        more = start + self.page_size < len(self.listed)
+        return web.json_response(
+            {"data": data, "has_more": more, "first_id": page[0] if page else None,
+             "last_id": page[-1] if page else None}
+        )  # fmt: skip
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

@@ -38,6 +38,8 @@ class FakeGemini(ThreadedServer):
         self.function_call: dict[str, Any] | None = None
         self.block_prompt = False
         self.fail_next: list[tuple[int, str]] = []
+        self.listed: list[str] = ["gemini-2.5-pro", "gemini-2.5-flash", "text-embedding-004"]
+        self.page_size = 2
         with self._lock:
             self.requests: list[dict[str, Any]] = []
             self.responses: list[dict[str, Any]] = []
@@ -48,6 +50,29 @@ class FakeGemini(ThreadedServer):
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1beta/models/{call}", self._generate)
+        app.router.add_get("/v1beta/models", self._models)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if request.headers.get("x-goog-api-key") != self.api_key:
+            return web.json_response({"error": {"code": 401, "message": "bad key"}}, status=401)
+        start = int(request.query.get("pageToken") or 0)
+        page = self.listed[start : start + self.page_size]
+        models = [
+            {
+                "name": f"models/{name}",
+                "displayName": name.title(),
+                "inputTokenLimit": 1_048_576,
+                "outputTokenLimit": 65_536,
+                "supportedGenerationMethods": (
+                    ["embedContent"] if "embedding" in name else ["generateContent"]
+                ),
+            }
+            for name in page
+        ]
+        body: dict[str, Any] = {"models": models}
+        if start + self.page_size < len(self.listed):
+            body["nextPageToken"] = str(start + self.page_size)
+        return web.json_response(body)
 
     async def _generate(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

@@ -79,6 +79,9 @@ class FakeOpenAI(ThreadedServer):
         self.tool_call: dict[str, str] | None = None
         # model -> fixed reply content, in place of the echo (e.g. a classifier's JSON).
         self.replies: dict[str, str] = {}
+        # GET /v1/models: the ids listed, or an error status for the listing.
+        self.listed: list[str] = ["gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06"]
+        self.listing_fails: int | None = None
 
     @property
     def calls(self) -> int:
@@ -116,7 +119,11 @@ class FakeOpenAI(ThreadedServer):
         app.router.add_get("/v1/models", self._models)
 
     async def _models(self, request: web.Request) -> web.Response:
-        ids = ["gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06"]
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided.")
+        if self.listing_fails is not None:
+            return _error(self.listing_fails, "listing is down")
+        ids = list(self.listed)
         data = [
             {"id": i, "object": "model", "created": 1700000000, "owned_by": "fake"} for i in ids
         ]
