@@ -106,6 +106,15 @@ def test_per_million_per_thousand_and_gateway_groups():
 
 
 def test_openrouter_and_matching_rules():
+    rows, bad = parse(OPENROUTER, "openrouter")
+    assert bad == []
+    haiku_row = rows[1]
+    assert (haiku_row.input, haiku_row.output, haiku_row.cached_input, haiku_row.cache_write) == (
+        Decimal("0.8"),
+        Decimal("4"),
+        Decimal("0.08"),
+        Decimal("1"),
+    )
     report, updates = plan(OPENROUTER, MODELS, PROVIDERS)
     assert report.format == "openrouter"
     haiku = updates.get("claude-3-5-haiku-20241022")
