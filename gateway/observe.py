@@ -131,6 +131,7 @@ class Metrics:
         )
         if stats is not None:
             r.register(_CacheCollector(stats))
+        self._children: dict[tuple[str, str, str, int], _Children] = {}
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -142,14 +143,37 @@ class Metrics:
     def finished(self, record: RequestRecord, known: Callable[[str, str], tuple[str, str]]) -> None:
         """Count a finished request; `known` bounds its model and provider labels."""
         model, provider = known(record.model, record.provider)
-        self.requests.labels(record.route, model, provider, str(record.status)).inc()
-        self.latency.labels(record.route).observe(time.perf_counter() - record.started)
+        key = (record.route, model, provider, record.status)
+        children = self._children.get(key)
+        if children is None:  # labels() takes a lock and hashes: once per label set
+            children = self._children[key] = _Children(
+                self.requests.labels(record.route, model, provider, str(record.status)),
+                self.latency.labels(record.route),
+                self.upstream_latency.labels(provider),
+                self.tokens.labels(model, "in"),
+                self.tokens.labels(model, "out"),
+                self.cost.labels(model),
+            )
+        children.requests.inc()
+        children.latency.observe(time.perf_counter() - record.started)
         if record.upstream_seconds is not None:
-            self.upstream_latency.labels(provider).observe(record.upstream_seconds)
+            children.upstream.observe(record.upstream_seconds)
         if record.cost_nano is not None:
-            self.tokens.labels(model, "in").inc(record.prompt_tokens)
-            self.tokens.labels(model, "out").inc(record.completion_tokens)
-            self.cost.labels(model).inc(record.cost_nano)
+            children.tokens_in.inc(record.prompt_tokens)
+            children.tokens_out.inc(record.completion_tokens)
+            children.cost.inc(record.cost_nano)
+
+
+@dataclass(frozen=True, slots=True)
+class _Children:
+    """The metric children of one label set, looked up once."""
+
+    requests: Any
+    latency: Any
+    upstream: Any
+    tokens_in: Any
+    tokens_out: Any
+    cost: Any
 
 
 class _CacheCollector(Collector):

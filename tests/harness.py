@@ -59,7 +59,12 @@ class GatewayServer:
         *,
         do_seed: bool = True,
     ) -> None:
-        environ = {"GATEWAY_DATA_DIR": str(data_dir), "GATEWAY_ACCESS_LOG": "0", **(env or {})}
+        environ = {
+            "GATEWAY_DATA_DIR": str(data_dir),
+            "GATEWAY_ACCESS_LOG": "0",
+            "GATEWAY_SYNC_CRON": "off",  # no discovery run in the middle of a test
+            **(env or {}),
+        }
         self.settings = Settings.from_env(environ)
         self.counter = counter
         self.data_dir = data_dir

@@ -43,6 +43,7 @@ def gw(
             "ANTHROPIC_API_KEY": claude.api_key,
             "GEMINI_BASE_URL": gemini.base_url,
             "GEMINI_API_KEY": gemini.api_key,
+            "GATEWAY_SYNC_CRON": "0 3 1 1 *",  # scheduled, but not during the test
         }
     )
 

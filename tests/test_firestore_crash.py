@@ -51,6 +51,7 @@ def test_a_killed_instance_loses_no_row_and_doubles_none(
         **firestore_env(firestore_host, project),
         "GATEWAY_DATA_DIR": str(tmp_path / "data"),
         "GATEWAY_ACCESS_LOG": "0",
+        "GATEWAY_SYNC_CRON": "off",
         "OPENAI_BASE_URL": fake_openai.base_url,
         "OPENAI_API_KEY": "sk-fake-upstream",
         "TIKTOKEN_CACHE_DIR": str(tiktoken_dir),
