@@ -83,7 +83,9 @@ async def ledger(request: Request) -> Response:
 async def reconcile(request: Request) -> Response:
     """Proof that balances are their ledgers: each user's stored balance equals
     the sum of its ledger rows, and the balance this process holds in memory
-    equals the stored one once every submitted row is written."""
+    equals the stored one once every submitted row is written. With several
+    instances on Firestore the books are exact when no other instance is
+    shipping rows at that moment (each ships within a flush interval)."""
     services = admin_services(request)
     await services.ensure_ledger()
     await services.ledger.drained()
