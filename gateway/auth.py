@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 
 from starlette.datastructures import Headers
 
@@ -64,10 +65,16 @@ def authenticate(headers: Headers, snapshot: Snapshot) -> tuple[ApiKey, User]:
     return record, user
 
 
-def is_admin(headers: Headers, admin_key: str) -> bool:
-    """Constant-time comparison with the configured admin key (never empty)."""
+def admin_name(headers: Headers, admin_keys: Mapping[str, str]) -> str | None:
+    """The name of the admin key presented, or None. Every configured key is
+    compared in constant time (none is ever empty)."""
     raw = headers.get("authorization", "")
     scheme, _, rest = raw.strip().partition(" ")
-    if scheme.lower() != "bearer" or not admin_key:
-        return False
-    return hmac.compare_digest(rest.strip().encode(), admin_key.encode())
+    if scheme.lower() != "bearer":
+        return None
+    presented = rest.strip().encode()
+    found = None
+    for name, key in admin_keys.items():
+        if key and hmac.compare_digest(presented, key.encode()):
+            found = name
+    return found

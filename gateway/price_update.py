@@ -130,6 +130,7 @@ async def write(
     *,
     effective_from: datetime | None,
     reason: str,
+    actor: str = ACTOR,
 ) -> int:
     """Write the planned prices: at once (one all-or-nothing change of every model),
     or as price points from a later time. Returns how many models got a price."""
@@ -141,7 +142,7 @@ async def write(
             document.update({k: None if v is None else str(v) for k, v in prices.items()})
             changes.append(("model", model_id, document))
         if changes:
-            await store.change_many(changes, actor=ACTOR, reason=reason)
+            await store.change_many(changes, actor=actor, reason=reason)
         return len(changes)
     for model_id, prices in updates.items():
         inp, out = prices["input_price_per_million"], prices["output_price_per_million"]
@@ -154,7 +155,7 @@ async def write(
                 output_price_per_million=out,
                 cached_input_price_per_million=prices["cached_input_price_per_million"],
                 cache_write_price_per_million=prices["cache_write_price_per_million"],
-                actor=ACTOR,
+                actor=actor,
                 reason=reason,
                 recorded_at=now,
             )

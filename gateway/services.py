@@ -10,10 +10,11 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 import aiohttp
@@ -48,7 +49,7 @@ log = logging.getLogger("gateway")
 @dataclass
 class Services:
     settings: Settings
-    admin_key: str
+    admin_keys: Mapping[str, str]  # by name; "admin" is the main key
     counter: TokenCounter
     cache: ConfigCache
     ledger: Ledger
@@ -163,7 +164,7 @@ async def running(
     }
     services = Services(
         settings=settings,
-        admin_key=admin_key,
+        admin_keys=MappingProxyType({"admin": admin_key, **settings.admin_keys}),
         counter=counter,
         cache=cache,
         ledger=ledger,

@@ -51,6 +51,23 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return raw
 
 
+def _named_keys(raw: str) -> Mapping[str, str]:
+    """ "name=key,name=key" -> {name: key}; names are short words, keys long enough."""
+    keys: dict[str, str] = {}
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, key = entry.partition("=")
+        name, key = name.strip(), key.strip()
+        if not name.isidentifier() or name == "admin" or len(key) < 16:
+            raise SettingsError(
+                "GATEWAY_ADMIN_KEYS is name=key,... with word names (not 'admin') "
+                "and keys of at least 16 characters"
+            )
+        if name in keys or key in keys.values():
+            raise SettingsError(f"GATEWAY_ADMIN_KEYS names '{name}' or its key twice")
+        keys[name] = key
+    return MappingProxyType(keys)
+
+
 def _cron(raw: str) -> str:
     from gateway.cron import Cron, CronError
 
@@ -76,6 +93,8 @@ class Settings:
         default="", repr=False
     )  # from GATEWAY_ADMIN_KEY; else the file data_dir/admin_key
     secret_key: str = field(default="", repr=False)  # GATEWAY_SECRET_KEY: Fernet key
+    # More admin keys, by name (GATEWAY_ADMIN_KEYS="alice=...,bob=..."); the main one is "admin".
+    admin_keys: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     access_log: bool = True
     ledger_max_batch: int = 512
     ledger_sync: str = "normal"  # "normal" (survives a process crash) or "full" (a power loss)
@@ -142,6 +161,7 @@ class Settings:
             cache_ttl_seconds=_number(env, "GATEWAY_CACHE_TTL_SECONDS", 600.0, minimum=1),
             store_retry_seconds=_number(env, "GATEWAY_STORE_RETRY_SECONDS", 5.0, minimum=0.1),
             admin_key=env.get("GATEWAY_ADMIN_KEY", ""),
+            admin_keys=_named_keys(env.get("GATEWAY_ADMIN_KEYS", "")),
             secret_key=env.get("GATEWAY_SECRET_KEY", ""),
             access_log=_flag(env, "GATEWAY_ACCESS_LOG", True),
             ledger_max_batch=int(_number(env, "GATEWAY_LEDGER_MAX_BATCH", 512, minimum=1)),

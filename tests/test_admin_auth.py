@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from gateway.settings import Settings, SettingsError
 from tests.admin_client import Admin, error_of, fingerprint
 from tests.harness import GatewayServer
 
@@ -88,3 +90,25 @@ def test_reads_need_the_admin_key(gateway: GatewayServer, path: str):
     assert Admin(gateway, "").get(path).status_code == 401
     assert Admin(gateway, "nope").get(path).status_code == 401
     assert Admin(gateway).get(path).status_code == 200
+
+
+def test_named_admin_keys_are_who_the_history_names(
+    make_gateway: Callable[..., GatewayServer],
+):
+    alice = "alice-admin-key-0123456789"
+    gw = make_gateway(env={"GATEWAY_ADMIN_KEYS": f"alice={alice}"})
+    as_alice = Admin(gw, alice)
+    change = as_alice.ok(as_alice.patch("/admin/models/mock-1", {"note": "by alice"}))
+    by_admin = Admin(gw).ok(Admin(gw).patch("/admin/models/mock-1", {"note": "by admin"}))
+    entries = {e["id"]: e for e in Admin(gw).ok(Admin(gw).get("/admin/history"))["data"]}
+    assert entries[change["history_id"]]["actor"] == "alice"
+    assert entries[by_admin["history_id"]]["actor"] == "admin"
+    assert Admin(gw, alice[:-1]).get("/admin/models").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "raw", ["alice", "alice=short", "admin=0123456789abcdefgh", "a=0123456789abcdefgh,a=zz"]
+)
+def test_malformed_admin_keys_setting_is_refused(raw: str):
+    with pytest.raises(SettingsError):
+        Settings.from_env({"GATEWAY_ADMIN_KEYS": raw})

@@ -16,20 +16,28 @@ from config_store.router_config import ConfigInvalid
 from config_store.schema import HistoryEntry
 from config_store.store import ConfigStore, Conflict, NotFound, StoreError
 from gateway.api.openai import JSON, services_of
-from gateway.auth import is_admin
+from gateway.auth import admin_name
 from gateway.errors import GatewayError, bad_request, invalid_api_key, unavailable
 from gateway.services import Services
 from gateway.validation import parse_body
 
-# Who made a change, in the history: the name of the (single) admin key.
+# The name of the main admin key (GATEWAY_ADMIN_KEY or the key file); others
+# are named in GATEWAY_ADMIN_KEYS. A change's history names the key that made it.
 ADMIN_ACTOR = "admin"
 
 
 def admin_services(request: Request) -> Services:
     services = services_of(request)
-    if not is_admin(request.headers, services.admin_key):
+    name = admin_name(request.headers, services.admin_keys)
+    if name is None:
         raise invalid_api_key("Admin endpoints need 'Authorization: Bearer <admin key>'.")
+    request.state.actor = name
     return services
+
+
+def actor_of(request: Request) -> str:
+    """The name of the admin key this request came with."""
+    return str(getattr(request.state, "actor", ADMIN_ACTOR))
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -48,26 +56,28 @@ def change_reason(request: Request) -> str:
 
 
 async def apply_change(
-    services: Services,
+    request: Request,
     entity: str,
     entity_id: str,
     document: Mapping[str, Any] | None,
     reason: str,
 ) -> HistoryEntry:
     """Write one versioned entity with its history entry, then refresh the snapshot."""
-    [entry] = await apply_changes(services, [(entity, entity_id, document)], reason)
+    [entry] = await apply_changes(request, [(entity, entity_id, document)], reason)
     return entry
 
 
 async def apply_changes(
-    services: Services,
+    request: Request,
     changes: Sequence[tuple[str, str, Mapping[str, Any] | None]],
     reason: str,
 ) -> list[HistoryEntry]:
-    """Several versioned changes, all or nothing, then the snapshot refreshed."""
+    """Several versioned changes, all or nothing, by the request's admin key,
+    then the snapshot refreshed."""
+    services = services_of(request)
     store = writable_store(services)
     try:
-        entries = await store.change_many(changes, actor=ADMIN_ACTOR, reason=reason)
+        entries = await store.change_many(changes, actor=actor_of(request), reason=reason)
     except StoreError as exc:
         raise store_failure(exc) from exc
     await services.cache.refresh()

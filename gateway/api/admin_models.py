@@ -39,7 +39,7 @@ from config_store.router_config import ConfigInvalid
 from config_store.schema import ModelConfig, PricePoint
 from config_store.store import StoreError
 from gateway.api.admin import (
-    ADMIN_ACTOR,
+    actor_of,
     admin_services,
     apply_change,
     apply_changes,
@@ -139,7 +139,7 @@ async def create_model(request: Request) -> Response:
         raise invalid(exc) from None
     _check_references(snapshot, model)
     entry = await apply_change(
-        services, MODEL, model.model_id, model_to_json(model), change_reason(request)
+        request, MODEL, model.model_id, model_to_json(model), change_reason(request)
     )
     return JSON({"model": entry.new, "history_id": entry.id}, status_code=201)
 
@@ -157,7 +157,7 @@ async def update_model(request: Request) -> Response:
         raise bad_request("'model_id' cannot be changed; create a new model.", param="model_id")
     _check_references(services.cache.snapshot, model)
     entry = await apply_change(
-        services, MODEL, model.model_id, model_to_json(model), change_reason(request)
+        request, MODEL, model.model_id, model_to_json(model), change_reason(request)
     )
     return JSON({"model": entry.new, "history_id": entry.id})
 
@@ -166,7 +166,7 @@ async def deactivate_model(request: Request) -> Response:
     services = admin_services(request)
     current = _model(services, request)
     document = {**model_to_json(current), "is_active": False}
-    entry = await apply_change(services, MODEL, current.model_id, document, change_reason(request))
+    entry = await apply_change(request, MODEL, current.model_id, document, change_reason(request))
     return JSON({"model": entry.new, "history_id": entry.id})
 
 
@@ -267,7 +267,7 @@ async def bulk_import(request: Request) -> Response:
             report["updated"].append({"model_id": model.model_id, "changes": diff})
         changes.append((MODEL, model.model_id, new))
     if not dry_run and changes:
-        entries = await apply_changes(services, changes, change_reason(request) or "bulk import")
+        entries = await apply_changes(request, changes, change_reason(request) or "bulk import")
         report["history_ids"] = [entry.id for entry in entries]
     return JSON(report)
 
@@ -304,7 +304,7 @@ async def reorder(request: Request) -> Response:
             else:
                 document = {**provider_to_json(item), "fallback_priority": priority}
             changes.append((entity, name, document))
-    entries = await apply_changes(services, changes, change_reason(request) or "reorder")
+    entries = await apply_changes(request, changes, change_reason(request) or "reorder")
     return JSON({"history_ids": [entry.id for entry in entries]})
 
 
@@ -346,7 +346,7 @@ async def add_price(request: Request) -> Response:
     model = _model(services, request)
     now = datetime.now(UTC)
     try:
-        point = price_from_json(await json_body(request), model, now=now, actor=ADMIN_ACTOR)
+        point = price_from_json(await json_body(request), model, now=now, actor=actor_of(request))
     except ConfigInvalid as exc:
         raise invalid(exc) from None
     if point.effective_from < now - _BACKDATE_TOLERANCE:
@@ -358,7 +358,7 @@ async def add_price(request: Request) -> Response:
     reason = point.reason or change_reason(request)
     if point.effective_from <= now:
         document = point.applied_to(model)
-        entry = await apply_change(services, MODEL, model.model_id, model_to_json(document), reason)
+        entry = await apply_change(request, MODEL, model.model_id, model_to_json(document), reason)
         return JSON({"price": point.to_json(), "history_id": entry.id}, status_code=201)
     try:
         await writable_store(services).add_price(point)

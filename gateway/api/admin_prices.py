@@ -18,6 +18,7 @@ from config_store.price_import import FORMATS, PriceFileError
 from config_store.router_config import ConfigInvalid
 from config_store.store import StoreError
 from gateway.api.admin import (
+    actor_of,
     admin_services,
     change_reason,
     invalid,
@@ -66,6 +67,7 @@ async def import_prices(request: Request) -> Response:
                 updates,
                 effective_from=effective_from,
                 reason=change_reason(request) or "price import",
+                actor=actor_of(request),
             )
         except StoreError as exc:
             raise store_failure(exc) from exc

@@ -91,7 +91,7 @@ async def _write_provider(
     services: Services, request: Request, provider: Provider, status: int = 200
 ) -> Response:
     entry = await apply_change(
-        services, PROVIDER, provider.id, provider_to_json(provider), change_reason(request)
+        request, PROVIDER, provider.id, provider_to_json(provider), change_reason(request)
     )
     written = services.cache.snapshot.providers.get(provider.id, provider)
     return JSON(
@@ -160,7 +160,7 @@ async def delete_provider(request: Request) -> Response:
             "disable it, or move or delete its models first.",
             code="conflict",
         )
-    entry = await apply_change(services, PROVIDER, provider.id, None, change_reason(request))
+    entry = await apply_change(request, PROVIDER, provider.id, None, change_reason(request))
     return JSON({"deleted": provider.id, "history_id": entry.id})
 
 
@@ -226,7 +226,7 @@ async def create_tier(request: Request) -> Response:
         tier = tier_from_json(document)
     except ConfigInvalid as exc:
         raise invalid(exc) from None
-    entry = await apply_change(services, TIER, tier.id, tier_to_json(tier), change_reason(request))
+    entry = await apply_change(request, TIER, tier.id, tier_to_json(tier), change_reason(request))
     return JSON({"tier": entry.new, "history_id": entry.id}, status_code=201)
 
 
@@ -238,7 +238,7 @@ async def update_tier(request: Request) -> Response:
         tier = tier_from_json(document, id=current.id)
     except ConfigInvalid as exc:
         raise invalid(exc) from None
-    entry = await apply_change(services, TIER, tier.id, tier_to_json(tier), change_reason(request))
+    entry = await apply_change(request, TIER, tier.id, tier_to_json(tier), change_reason(request))
     return JSON({"tier": entry.new, "history_id": entry.id})
 
 
@@ -249,7 +249,7 @@ async def delete_tier(request: Request) -> Response:
         raise GatewayError(
             409, f"Users are on the tier '{tier.id}'; move them first.", code="conflict"
         )
-    entry = await apply_change(services, TIER, tier.id, None, change_reason(request))
+    entry = await apply_change(request, TIER, tier.id, None, change_reason(request))
     return JSON({"deleted": tier.id, "history_id": entry.id})
 
 

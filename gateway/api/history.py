@@ -120,7 +120,7 @@ async def rollback(request: Request) -> Response:
     reason = f"rollback of change {entry.id}"
     given = change_reason(request)
     restored = await apply_change(
-        services,
+        request,
         entry.entity,
         entry.entity_id,
         entry.old,

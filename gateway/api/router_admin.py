@@ -60,7 +60,7 @@ async def put_config(request: Request) -> Response:
             code="invalid_value",
         )
     entry = await apply_change(
-        services, ROUTER_CONFIG, "default", config.to_json(), change_reason(request)
+        request, ROUTER_CONFIG, "default", config.to_json(), change_reason(request)
     )
     return JSON({"config": entry.new, "history_id": entry.id})
 
@@ -98,15 +98,15 @@ async def put_profile(request: Request) -> Response:
     except ConfigInvalid as exc:
         raise invalid(exc) from None
     entry = await apply_change(
-        services, MODEL_PROFILE, model_id, profile.to_json(), change_reason(request)
+        request, MODEL_PROFILE, model_id, profile.to_json(), change_reason(request)
     )
     return JSON({"profile": entry.new, "history_id": entry.id})
 
 
 async def delete_profile(request: Request) -> Response:
     model_id, _ = _profile(request)
-    services = admin_services(request)
-    entry = await apply_change(services, MODEL_PROFILE, model_id, None, change_reason(request))
+    admin_services(request)
+    entry = await apply_change(request, MODEL_PROFILE, model_id, None, change_reason(request))
     return JSON({"deleted": model_id, "history_id": entry.id})
 
 
