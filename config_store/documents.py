@@ -335,3 +335,43 @@ def price_from_json(document: Any, model: ModelConfig, *, now: datetime, actor: 
         reason=f.text("reason", "", limit=500),
         recorded_at=now,
     )
+
+
+PRICE_FIELDS = (
+    "input_price_per_million",
+    "output_price_per_million",
+    "cached_input_price_per_million",
+    "cache_write_price_per_million",
+)
+
+
+def _decimal_or_none(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def prices_of(document: Mapping[str, Any] | None) -> tuple[str | None, ...] | None:
+    """A model document's four prices as comparable decimal texts (None: no document)."""
+    if document is None:
+        return None
+    return tuple(_text(_decimal_or_none(document.get(name))) for name in PRICE_FIELDS)
+
+
+def price_point_of(
+    document: Mapping[str, Any], at: datetime, actor: str, reason: str
+) -> PricePoint:
+    """A model document's prices as a price point in force from `at`."""
+    return PricePoint(
+        model_id=str(document["model_id"]),
+        effective_from=at,
+        input_price_per_million=Decimal(str(document["input_price_per_million"])),
+        output_price_per_million=Decimal(str(document["output_price_per_million"])),
+        cached_input_price_per_million=_decimal_or_none(
+            document.get("cached_input_price_per_million")
+        ),
+        cache_write_price_per_million=_decimal_or_none(
+            document.get("cache_write_price_per_million")
+        ),
+        actor=actor,
+        reason=reason,
+        recorded_at=at,
+    )

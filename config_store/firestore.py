@@ -42,8 +42,11 @@ from google.cloud.firestore_v1.async_transaction import AsyncTransaction
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from config_store.documents import (
+    PRICE_FIELDS,
     model_from_json,
     model_to_json,
+    price_point_of,
+    prices_of,
     provider_from_json,
     provider_to_json,
     tier_from_json,
@@ -83,12 +86,6 @@ _COLLECTION = {
     "provider": "providers",
     "tier": "pricing_tiers",
 }
-_PRICE_FIELDS = (
-    "input_price_per_million",
-    "output_price_per_million",
-    "cached_input_price_per_million",
-    "cache_write_price_per_million",
-)
 _ERRORS = (google_errors.GoogleAPIError, google_errors.RetryError)
 
 
@@ -124,7 +121,7 @@ def _moment(value: Any) -> datetime:
 def _model_document(data: Mapping[str, Any]) -> dict[str, Any]:
     """A stored model document as `model_from_json` takes it: prices as strings."""
     document = {k: v for k, v in data.items() if k in _MODEL_KEYS}
-    for name in _PRICE_FIELDS:
+    for name in PRICE_FIELDS:
         if document.get(name) is not None:
             document[name] = str(_decimal(document[name]))
     if "created_at" in document:
@@ -572,11 +569,11 @@ async def _write_changes(
             transaction.delete(ref)
         else:
             transaction.set(ref, _to_store(entity, new))
-            if entity == "model" and _prices(old) != _prices(new):
+            if entity == "model" and prices_of(old) != prices_of(new):
                 if old is not None and entity_id not in priced:
-                    first = _point(old, _moment(old.get("created_at")), "", "created")
+                    first = price_point_of(old, _moment(old.get("created_at")), "", "created")
                     transaction.set(db.collection("model_prices").document(), price_data(first))
-                point = _point(new, at, actor, reason)
+                point = price_point_of(new, at, actor, reason)
                 transaction.set(db.collection("model_prices").document(), price_data(point))
                 priced.add(entity_id)
         number += 1
@@ -615,23 +612,3 @@ async def _entity_ref(
         if found:
             return found[0].reference
     return collection.document(entity_id)
-
-
-def _prices(document: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
-    if document is None:
-        return None
-    return tuple(_text(_decimal(document.get(name))) for name in _PRICE_FIELDS)
-
-
-def _point(document: Mapping[str, Any], at: datetime, actor: str, reason: str) -> PricePoint:
-    return PricePoint(
-        model_id=str(document["model_id"]),
-        effective_from=at,
-        input_price_per_million=Decimal(str(document["input_price_per_million"])),
-        output_price_per_million=Decimal(str(document["output_price_per_million"])),
-        cached_input_price_per_million=_decimal(document.get("cached_input_price_per_million")),
-        cache_write_price_per_million=_decimal(document.get("cache_write_price_per_million")),
-        actor=actor,
-        reason=reason,
-        recorded_at=at,
-    )

@@ -17,6 +17,8 @@ import aiosqlite
 from config_store.documents import (
     model_from_json,
     model_to_json,
+    price_point_of,
+    prices_of,
     provider_from_json,
     provider_to_json,
     tier_from_json,
@@ -91,12 +93,6 @@ def _entities() -> dict[str, _Entity]:
 
 
 _ENTITIES = _entities()
-_PRICE_FIELDS = (
-    "input_price_per_million",
-    "output_price_per_million",
-    "cached_input_price_per_million",
-    "cache_write_price_per_million",
-)
 _INSERT_PRICE = (
     "INSERT INTO model_prices (model_id, effective_from, input_price_per_million, "
     "output_price_per_million, cached_input_price_per_million, cache_write_price_per_million, "
@@ -106,28 +102,6 @@ _INSERT_PRICE = (
 
 def _json(document: Mapping[str, Any] | None) -> str | None:
     return None if document is None else json.dumps(dict(document), sort_keys=True)
-
-
-def _prices_of(document: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
-    return None if document is None else tuple(document.get(name) for name in _PRICE_FIELDS)
-
-
-def _price_point(document: Mapping[str, Any], at: datetime, actor: str, reason: str) -> PricePoint:
-    def dec(name: str) -> Decimal | None:
-        value = document.get(name)
-        return None if value is None else Decimal(str(value))
-
-    return PricePoint(
-        model_id=str(document["model_id"]),
-        effective_from=at,
-        input_price_per_million=Decimal(str(document["input_price_per_million"])),
-        output_price_per_million=Decimal(str(document["output_price_per_million"])),
-        cached_input_price_per_million=dec("cached_input_price_per_million"),
-        cache_write_price_per_million=dec("cache_write_price_per_million"),
-        actor=actor,
-        reason=reason,
-        recorded_at=at,
-    )
 
 
 def _price_values(point: PricePoint) -> tuple[Any, ...]:
@@ -556,9 +530,9 @@ async def _record_price(
         async with db.execute(sql, (new["model_id"],)) as cur:
             if await cur.fetchone() is None:
                 since = datetime.fromisoformat(str(old["created_at"]).replace("Z", "+00:00"))
-                first = _price_point(old, since, "", "created")
+                first = price_point_of(old, since, "", "created")
                 await db.execute(_INSERT_PRICE, _price_values(first))
-    await db.execute(_INSERT_PRICE, _price_values(_price_point(new, at, actor, reason)))
+    await db.execute(_INSERT_PRICE, _price_values(price_point_of(new, at, actor, reason)))
 
 
 async def _apply_change(
@@ -590,7 +564,7 @@ async def _apply_change(
             f"ON CONFLICT({kind.key}) DO UPDATE SET {updates}",
             tuple(values.values()),
         )
-        if entity == "model" and _prices_of(old) != _prices_of(new):
+        if entity == "model" and prices_of(old) != prices_of(new):
             await _record_price(db, old, new, at, actor, reason)
     action = "create" if old is None else "delete" if new is None else "update"
     document = None if new is None else dict(new)
