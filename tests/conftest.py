@@ -12,9 +12,16 @@ from tests.harness import GatewayServer
 
 
 @pytest.fixture(scope="session")
-def tiktoken_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # A fresh, empty cache directory: the encodings must come from the bundled copy.
-    return tmp_path_factory.mktemp("tiktoken-cache")
+def tiktoken_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh, empty cache directory: the encodings must come from the bundled
+    copy. tiktoken finds its cache through TIKTOKEN_CACHE_DIR in this process's
+    environment (as the gateway's settings do), so it is set for the session:
+    without it tiktoken would look in its default directory and, where that is
+    empty, try to download."""
+    path = tmp_path_factory.mktemp("tiktoken-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TIKTOKEN_CACHE_DIR", str(path))
+        yield path
 
 
 @pytest.fixture(scope="session")

@@ -46,6 +46,15 @@ def expected_cost_nano(
     return int((usd * Decimal(10**9)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def o200k() -> Any:
+    """tiktoken's o200k_base, for tests that count tokens themselves. Call it
+    inside a test that uses the gateway fixtures: the session's cache directory
+    (with the bundled encodings) is set up by then."""
+    import tiktoken
+
+    return tiktoken.get_encoding("o200k_base")
+
+
 def usd_text(nano: int) -> str:
     return f"{Decimal(nano) / Decimal(10**9):.9f}"
 

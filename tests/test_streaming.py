@@ -7,14 +7,12 @@ import json
 import time
 
 import httpx
-import tiktoken
 
 from tests.fakes.openai_upstream import FakeOpenAI
-from tests.harness import GatewayServer, expected_cost_nano
+from tests.harness import GatewayServer, expected_cost_nano, o200k
 
 MINI = "gpt-4o-mini-2024-07-18"
 START = 100 * 10**9
-ENC = tiktoken.get_encoding("o200k_base")
 
 
 def stream_body(content: str) -> dict[str, object]:
@@ -49,7 +47,7 @@ def test_client_disconnect_mid_stream_is_charged_for_what_was_relayed(
             if received == 6:
                 break  # leaving closes the connection
     row = wait_for_charge(gateway)
-    prompt_estimate = 3 + 3 + len(ENC.encode(words))
+    prompt_estimate = 3 + 3 + len(o200k().encode(words))
     assert row["prompt_tokens"] == prompt_estimate
     # at least what the client saw, far less than the whole answer
     assert 5 <= int(row["completion_tokens"]) < 80  # type: ignore[call-overload]
@@ -85,8 +83,8 @@ def test_upstream_drop_mid_stream_ends_with_an_error_and_charges_what_was_relaye
     )
     assert relayed.startswith("Echo: one")
     row = wait_for_charge(gateway)
-    prompt = 3 + 3 + len(ENC.encode(content))
-    completion = len(ENC.encode(relayed))
+    prompt = 3 + 3 + len(o200k().encode(content))
+    completion = len(o200k().encode(relayed))
     assert (row["prompt_tokens"], row["completion_tokens"]) == (prompt, completion)
     cost = expected_cost_nano(prompt, completion, "0.15", "0.60")
     assert row["amount_nano"] == -cost
