@@ -59,9 +59,18 @@ CREATE TABLE IF NOT EXISTS ledger (
     prices TEXT NOT NULL DEFAULT '{}',
     reason TEXT NOT NULL DEFAULT '',
     created_at TEXT NOT NULL,
-    key_id TEXT NOT NULL DEFAULT ''
+    key_id TEXT NOT NULL DEFAULT '',
+    uncollected_nano INTEGER NOT NULL DEFAULT 0,
+    usage_source TEXT NOT NULL DEFAULT '',
+    usage_raw TEXT NOT NULL DEFAULT ''
 );
 """
+# Columns added since the outbox's first version, for an outbox file that predates them.
+_OUTBOX_ADDED = (
+    ("uncollected_nano", "INTEGER NOT NULL DEFAULT 0"),
+    ("usage_source", "TEXT NOT NULL DEFAULT ''"),
+    ("usage_raw", "TEXT NOT NULL DEFAULT ''"),
+)
 _ERRORS = (google_errors.GoogleAPIError, google_errors.RetryError)
 
 
@@ -105,6 +114,10 @@ class FirestoreLedger:
             local.execute("PRAGMA journal_mode = WAL")
             local.execute("PRAGMA busy_timeout = 5000")
             local.executescript(_OUTBOX_SCHEMA)
+            present = {row[1] for row in local.execute("PRAGMA table_info(ledger)")}
+            for name, declaration in _OUTBOX_ADDED:
+                if name not in present:
+                    local.execute(f"ALTER TABLE ledger ADD COLUMN {name} {declaration}")
         except (OSError, sqlite3.Error) as exc:
             raise LedgerError(f"cannot open the outbox {self._path}: {exc}") from exc
         self._local = local

@@ -53,6 +53,13 @@ class LedgerEntry:
     prices: str = "{}"  # JSON copy of the prices used
     reason: str = ""
     key_id: str = ""  # the API key's id (the start of its hash), for spend caps and usage
+    # What the provider's usage priced beyond the hold, not charged (capture <= authorisation).
+    uncollected_nano: int = 0
+    # Where the billed tokens come from: "provider", "counted" (no usage arrived),
+    # "partial" (a stream that ended early: the provider's figures so far plus our
+    # count of what was relayed) or "anomaly" (usage not plausible: our count).
+    usage_source: str = ""
+    usage_raw: str = ""  # the provider's usage as it came, when it was not plausible
 
     def row(self) -> tuple[str | int, ...]:
         return (
@@ -71,15 +78,18 @@ class LedgerEntry:
             self.prices,
             self.reason,
             self.key_id,
+            self.uncollected_nano,
+            self.usage_source,
+            self.usage_raw,
         )
 
 
 _COLUMNS = (
     "request_id, user_id, kind, amount_nano, created_at, model_id, provider, key_prefix, "
     "prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens, prices, reason, "
-    "key_id"
+    "key_id, uncollected_nano, usage_source, usage_raw"
 )
-_ROW_MARKS = f"({', '.join('?' * 15)})"
+_ROW_MARKS = f"({', '.join('?' * 18)})"
 _INSERT = f"INSERT OR IGNORE INTO ledger ({_COLUMNS}) VALUES {_ROW_MARKS}"  # noqa: S608
 
 

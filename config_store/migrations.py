@@ -165,4 +165,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        8,
+        """
+        ALTER TABLE ledger ADD COLUMN uncollected_nano INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE ledger ADD COLUMN usage_source TEXT NOT NULL DEFAULT '';
+        ALTER TABLE ledger ADD COLUMN usage_raw TEXT NOT NULL DEFAULT '';
+        ALTER TABLE model_prices ADD COLUMN applied INTEGER NOT NULL DEFAULT 1;
+        UPDATE model_prices SET applied = 0 WHERE effective_from > recorded_at;
+        """,
+    ),
 )
