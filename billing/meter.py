@@ -113,6 +113,12 @@ class Meter:
         self._key_held[key_id] = self._key_held.get(key_id, 0) + amount_nano
         return Hold(user_id, amount_nano, key_id=key_id)
 
+    async def key_room(self, key_id: str, cap: int | None) -> int | None:
+        """What a key's spend cap still allows (after its open holds); None: no cap."""
+        if cap is None:
+            return None
+        return cap - await self._key_spent(key_id) - self._key_held.get(key_id, 0)
+
     async def _key_spent(self, key_id: str) -> int:
         spent = self._spent.get(key_id)
         if spent is None:
@@ -142,11 +148,23 @@ class Meter:
                 self._key_held[hold.key_id] -= hold.amount_nano
 
     def _apply(self, hold: Hold, entry: LedgerEntry) -> asyncio.Future[None]:
+        if not hold.open or not 0 <= -entry.amount_nano <= hold.amount_nano:
+            # Capture never exceeds authorisation, and a hold is captured once.
+            raise ValueError(
+                f"charge {-entry.amount_nano} against a hold of {hold.amount_nano} "
+                f"({'open' if hold.open else 'closed'}) for {entry.request_id}"
+            )
         self.release(hold)
         self._balances[entry.user_id] = self._balances.get(entry.user_id, 0) + entry.amount_nano
         if hold.key_id and hold.key_id in self._spent:
             self._spent[hold.key_id] -= entry.amount_nano  # a charge is negative
         return self._ledger.submit(entry)
+
+    def _undo(self, hold: Hold, entry: LedgerEntry) -> None:
+        """A charge whose ledger row was not written: as if it never happened."""
+        self._balances[entry.user_id] -= entry.amount_nano
+        if hold.key_id and hold.key_id in self._spent:
+            self._spent[hold.key_id] += entry.amount_nano
 
     async def settle(self, hold: Hold, entry: LedgerEntry) -> int:
         """Charge `entry` in place of `hold`; returns the new balance once committed."""
@@ -154,9 +172,7 @@ class Meter:
         try:
             await committed
         except LedgerError:
-            self._balances[entry.user_id] -= entry.amount_nano
-            if hold.key_id and hold.key_id in self._spent:
-                self._spent[hold.key_id] += entry.amount_nano
+            self._undo(hold, entry)
             raise
         return self._balances[entry.user_id]
 
@@ -166,7 +182,7 @@ class Meter:
 
         def done(future: asyncio.Future[None]) -> None:
             if not future.cancelled() and future.exception() is not None:
-                self._balances[entry.user_id] -= entry.amount_nano
+                self._undo(hold, entry)
                 log.error("ledger row %s not written: %s", entry.request_id, future.exception())
 
         committed.add_done_callback(done)

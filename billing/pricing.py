@@ -90,11 +90,25 @@ def cost_nano(usage: Usage, prices: Prices) -> int:
     return int(_nano(total, prices).to_integral_value(rounding=ROUND_HALF_UP))
 
 
-def hold_nano(prompt_tokens: int, max_output_tokens: int, prices: Prices) -> int:
-    """The worst case: every prompt token at the dearer of the input prices, and
-    every allowed output token."""
+# The prompt is estimated with our tokenizer; the provider counts with its own and
+# frames messages, tools and images its own way. The hold allows for the difference.
+HOLD_PROMPT_MARGIN_PERCENT = 10
+HOLD_PROMPT_MARGIN_TOKENS = 32
+
+
+def held_prompt_tokens(prompt_estimate: int) -> int:
+    """The prompt tokens a hold covers: the estimate plus the margin, rounded up."""
+    margin = -(-prompt_estimate * HOLD_PROMPT_MARGIN_PERCENT // 100)
+    return prompt_estimate + margin + HOLD_PROMPT_MARGIN_TOKENS
+
+
+def hold_nano(prompt_estimate: int, output_tokens: int, prices: Prices) -> int:
+    """The worst case: the prompt estimate with its margin, every token at the
+    dearer of the input prices, and every output token allowed (the output cap
+    times the number of choices asked for)."""
     input_price = max(prices.input, prices.cache_write)
-    total = Decimal(prompt_tokens) * input_price + Decimal(max_output_tokens) * prices.output
+    prompt = Decimal(held_prompt_tokens(prompt_estimate))
+    total = prompt * input_price + Decimal(output_tokens) * prices.output
     return int(_nano(total, prices).to_integral_value(rounding=ROUND_CEILING))
 
 

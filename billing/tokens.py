@@ -13,6 +13,7 @@ sizes the hold; settlement uses the provider's reported usage.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import importlib.resources
@@ -63,6 +64,11 @@ def install_encodings(cache_dir: Path) -> None:
         os.replace(tmp, target)
 
 
+# Text this long (in characters) is counted in a worker thread: tiktoken releases
+# the GIL while it encodes (about 16 MB/s here), so the event loop keeps serving.
+OFF_LOOP_CHARS = 32 * 1024
+
+
 class TokenCounter:
     def __init__(self, cache_dir: Path) -> None:
         install_encodings(cache_dir)
@@ -72,13 +78,25 @@ class TokenCounter:
         encoding = self._encodings.get(tokenizer)
         if encoding is not None:
             return len(encoding.encode_ordinary(text))
-        raw = len(self._encodings["o200k_base"].encode_ordinary(text))
-        return -(-raw * (100 + APPROX_MARGIN_PERCENT) // 100)
+        return approximate(len(self._encodings["o200k_base"].encode_ordinary(text)))
+
+    def encoded_length(self, text: str, encoding: str) -> int:
+        return len(self._encodings[encoding].encode_ordinary(text))
 
     def count_prompt(
         self, messages: Iterable[Mapping[str, Any]], tokenizer: str, extra: Iterable[Any] = ()
     ) -> int:
         """Estimate the prompt tokens of a chat request (messages, tools, ...)."""
+        return self.chat_prompt(messages, extra).tokens(tokenizer)
+
+    def texts(self, texts: list[str], *, fixed: int = 0) -> PromptTokens:
+        """Plain texts (and `fixed` tokens already known), to be counted."""
+        return PromptTokens(self, texts, fixed)
+
+    def chat_prompt(
+        self, messages: Iterable[Mapping[str, Any]], extra: Iterable[Any] = ()
+    ) -> PromptTokens:
+        """A chat request's prompt (messages, tools, ...), to be counted."""
         texts: list[str] = []
         fixed = REPLY_PRIMING
         for message in messages:
@@ -104,4 +122,42 @@ class TokenCounter:
         for item in extra:
             if item is not None:
                 texts.append(item if isinstance(item, str) else orjson.dumps(item).decode())
-        return fixed + self.count("\n".join(texts), tokenizer)
+        return PromptTokens(self, ["\n".join(texts)], fixed)
+
+
+def approximate(o200k_tokens: int) -> int:
+    """The count for a tokenizer that is not public: o200k_base's, plus the margin."""
+    return -(-o200k_tokens * (100 + APPROX_MARGIN_PERCENT) // 100)
+
+
+class PromptTokens:
+    """A prompt's size under any tokenizer, each encoding counted at most once."""
+
+    def __init__(self, counter: TokenCounter, texts: list[str], fixed: int) -> None:
+        self._counter = counter
+        self._texts = texts
+        self._fixed = fixed
+        self._encoded: dict[str, int] = {}
+
+    def _length(self, encoding: str) -> int:
+        found = self._encoded.get(encoding)
+        if found is None:
+            found = self._encoded[encoding] = sum(
+                self._counter.encoded_length(text, encoding) for text in self._texts
+            )
+        return found
+
+    def tokens(self, tokenizer: str) -> int:
+        if tokenizer in ENCODING_SHA256:
+            return self._fixed + self._length(tokenizer)
+        return self._fixed + approximate(self._length("o200k_base"))
+
+    async def count_all_if_large(self) -> None:
+        """Count a large prompt under every encoding now, in a worker thread, so
+        that `tokens` never encodes a large text on the event loop."""
+        if sum(len(text) for text in self._texts) < OFF_LOOP_CHARS:
+            return
+        lengths = await asyncio.to_thread(
+            lambda: {name: self._length(name) for name in ENCODING_SHA256}
+        )
+        self._encoded.update(lengths)

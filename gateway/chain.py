@@ -9,7 +9,7 @@ problem is left out. Fallbacks are ordered by their provider's and their own
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from billing.pricing import Prices, hold_nano, prices_for
@@ -30,11 +30,17 @@ class Candidate:
     call: ChatCall
     prices: Prices
     prompt: int  # estimated with this model's tokenizer
-    output_cap: int
+    output_cap: int  # per choice
+    choices: int = 1  # answers asked for (`n`): each may use the whole output cap
+
+    @property
+    def output_tokens(self) -> int:
+        """The most output this request may generate."""
+        return self.output_cap * self.choices
 
     @property
     def worst_case_nano(self) -> int:
-        return hold_nano(self.prompt, self.output_cap, self.prices)
+        return hold_nano(self.prompt, self.output_tokens, self.prices)
 
 
 CandidateFor = Callable[[ModelConfig], Candidate]
@@ -47,6 +53,7 @@ def candidate_builder(
     prompt_of: Callable[[ModelConfig], int],
     max_tokens: int | None,
     user: User,
+    choices: int = 1,
 ) -> CandidateFor:
     """Makes a request's Candidate for any model, counting the prompt once per
     tokenizer; raises the GatewayError that keeps a model from serving it."""
@@ -56,7 +63,8 @@ def candidate_builder(
     def candidate(m: ModelConfig) -> Candidate:
         if m.tokenizer not in prompts:
             prompts[m.tokenizer] = prompt_of(m)
-        return _candidate(services, snapshot, m, body, prompts[m.tokenizer], max_tokens, tier)
+        made = _candidate(services, snapshot, m, body, prompts[m.tokenizer], max_tokens, tier)
+        return replace(made, choices=choices) if choices != 1 else made
 
     return candidate
 

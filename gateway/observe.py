@@ -48,6 +48,8 @@ class RequestRecord:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_nano: int | None = None
+    uncollected_nano: int = 0  # priced beyond the hold, not charged
+    usage_source: str = ""  # where the billed tokens came from (billing.settlement)
     upstream_seconds: float | None = None
     error_code: str | None = None
 
@@ -64,6 +66,8 @@ class RequestRecord:
                 "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens,
                 "cost_usd": None if self.cost_nano is None else usd(self.cost_nano),
+                "uncollected_usd": usd(self.uncollected_nano) if self.uncollected_nano else None,
+                "usage_source": self.usage_source or None,
                 "latency_ms": round((time.perf_counter() - self.started) * 1000, 3),
                 "upstream_ms": (
                     None
@@ -107,6 +111,16 @@ class Metrics:
         self.cost = Counter(
             "gateway_cost_nano_usd", "Nano-USD charged, by model.", ["model"], registry=r
         )
+        self.uncollected = Counter(
+            "gateway_uncollected_nano_usd",
+            "Nano-USD a provider's usage priced beyond the request's hold (not charged), by model.",
+            ["model"], registry=r,
+        )  # fmt: skip
+        self.usage_anomalies = Counter(
+            "gateway_usage_anomalies",
+            "Provider usage reports that were not plausible token counts (billed from our count).",
+            ["model", "provider"], registry=r,
+        )  # fmt: skip
         self.ledger_batch = Histogram(
             "gateway_ledger_batch_rows", "Rows per ledger commit.",
             buckets=_BATCH_BUCKETS, registry=r,
@@ -162,6 +176,10 @@ class Metrics:
             children.tokens_in.inc(record.prompt_tokens)
             children.tokens_out.inc(record.completion_tokens)
             children.cost.inc(record.cost_nano)
+        if record.uncollected_nano:
+            self.uncollected.labels(model).inc(record.uncollected_nano)
+        if record.usage_source == "anomaly":
+            self.usage_anomalies.labels(model, provider).inc()
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ forward, settle. Handlers in `gateway.api` parse, call these, and respond.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -16,12 +17,14 @@ from starlette.datastructures import Headers
 
 from billing.ledger import LedgerEntry, LedgerError
 from billing.meter import Hold, InsufficientBalance, SpendCapReached, UnknownAccount
-from billing.pricing import Prices, Usage, cost_nano, usd
+from billing.pricing import Prices, Usage, hold_nano, prices_for, usd
+from billing.settlement import Charge, Reported, charge
 from config_store.cache import Snapshot
 from config_store.schema import ApiKey, ModelConfig, Provider, User
 from gateway.auth import authenticate
 from gateway.chain import Candidate, build_chain, candidate_builder
 from gateway.errors import (
+    GatewayError,
     bad_request,
     insufficient_quota,
     invalid_api_key,
@@ -45,6 +48,7 @@ from gateway.services import Services
 from gateway.validation import validate_chat, validate_completion, validate_embedding
 
 T = TypeVar("T")
+log = logging.getLogger("gateway.pipeline")
 
 # Fields whose tokens count towards the prompt besides the messages.
 _PROMPT_EXTRAS = ("tools", "functions", "response_format", "tool_choice")
@@ -78,15 +82,48 @@ class Admitted:
         return self.served.prompt
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A request's charge, once its ledger row is committed, and the balance after it."""
+
+    charge: Charge
+    balance: int
+
+    @property
+    def usage(self) -> Usage:
+        return self.charge.usage
+
+    @property
+    def cost(self) -> int:
+        """What was taken from the balance (never more than the hold)."""
+        return self.charge.amount_nano
+
+
+# The most choices (`n`) a request may ask for, as OpenAI allows.
+MAX_CHOICES = 128
+
+
+def choices_of(body: Mapping[str, Any], *names: str) -> int:
+    """How many answers a request asks for (`n`, and `best_of` for legacy
+    completions): every one of them is generated, and held for."""
+    asked = [body.get(name) for name in names]
+    counts = [v for v in asked if isinstance(v, int) and not isinstance(v, bool) and v >= 1]
+    return min(max(counts, default=1), MAX_CHOICES)
+
+
 async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -> Admitted:
     """A chat request, admitted or refused; `model: "auto"` (or a preset) is routed."""
     snapshot, key, user = await _caller(services, headers)
     model_name, messages, max_tokens, _ = validate_chat(body)
+    choices = choices_of(body, "n")
     preset = preset_of(model_name)
     if preset is None:
         model = _requested(services, model_name, "chat", key)
-        prompt_of = chat_prompt_counter(services, body, messages)
-        candidate = candidate_builder(services, snapshot, body, prompt_of, max_tokens, user)
+        await _can_pay(services, snapshot, key, user, model, choices * (max_tokens or 0))
+        prompt_of = await chat_prompt_counter(services, body, messages)
+        candidate = candidate_builder(
+            services, snapshot, body, prompt_of, max_tokens, user, choices
+        )
         return await _admit(services, key, user, build_chain(snapshot, model, candidate))
 
     async def ask(model_id: str, question: list[dict[str, Any]]) -> str:
@@ -114,7 +151,8 @@ async def route_chat(
 ) -> Route:
     """The auto-router's decision for a chat request (an empty ranking when no
     model can take it); `ask=None` keeps to the local classifier."""
-    prompt_of = chat_prompt_counter(services, body, messages)
+    prompt_of = await chat_prompt_counter(services, body, messages)
+    choices = choices_of(body, "n")
     return await decide(
         snapshot,
         services.settings.router_source,
@@ -123,7 +161,7 @@ async def route_chat(
         preset=preset,
         conversation_header=headers.get("x-conversation-id"),
         user_id=user.id,
-        candidate=candidate_builder(services, snapshot, body, prompt_of, max_tokens, user),
+        candidate=candidate_builder(services, snapshot, body, prompt_of, max_tokens, user, choices),
         sticky=services.sticky,
         cooldowns=services.cooldowns,
         ask=ask,
@@ -131,16 +169,15 @@ async def route_chat(
     )
 
 
-def chat_prompt_counter(
+async def chat_prompt_counter(
     services: Services, body: Mapping[str, Any], messages: list[Any]
 ) -> Callable[[ModelConfig], int]:
-    """A chat prompt's size under a model's tokenizer: messages, tools and formats."""
+    """A chat prompt's size under a model's tokenizer: messages, tools and formats
+    (a large prompt is counted off the event loop, once per encoding)."""
     extras = [body.get(name) for name in _PROMPT_EXTRAS]
-
-    def prompt_of(model: ModelConfig) -> int:
-        return services.counter.count_prompt(messages, model.tokenizer, extras)
-
-    return prompt_of
+    prompt = services.counter.chat_prompt(messages, extras)
+    await prompt.count_all_if_large()
+    return lambda model: prompt.tokens(model.tokenizer)
 
 
 async def _ask_classifier(
@@ -152,7 +189,7 @@ async def _ask_classifier(
         raise bad_request("The classifier model cannot itself be auto-routed.", param="model")
     body = {"model": model_id, "messages": messages, "max_tokens": 40, "temperature": 0}
     admitted = await admit(services, headers, body)
-    result, _, _, _ = await complete(services, admitted)
+    result, _ = await complete(services, admitted)
     return "".join(message_texts(result))
 
 
@@ -162,9 +199,10 @@ async def admit_embedding(
     """An embeddings request: its input is the whole prompt, and there is no output."""
     snapshot, key, user = await _caller(services, headers)
     model_name, inputs = validate_embedding(body)
-    prompt_of = _inputs_prompt(services, inputs)
-    candidate = candidate_builder(services, snapshot, body, prompt_of, 0, user)
     model = _requested(services, model_name, "embedding", key)
+    await _can_pay(services, snapshot, key, user, model, 0)
+    prompt_of = await _inputs_prompt(services, inputs)
+    candidate = candidate_builder(services, snapshot, body, prompt_of, 0, user)
     return await _admit(services, key, user, build_chain(snapshot, model, candidate))
 
 
@@ -174,9 +212,11 @@ async def admit_completion(
     """A legacy text completion: its prompts, and `max_tokens` (16 by default)."""
     snapshot, key, user = await _caller(services, headers)
     model_name, prompts, max_tokens = validate_completion(body)
-    prompt_of = _inputs_prompt(services, prompts)
-    candidate = candidate_builder(services, snapshot, body, prompt_of, max_tokens, user)
+    choices = choices_of(body, "n", "best_of")
     model = _requested(services, model_name, "completion", key)
+    await _can_pay(services, snapshot, key, user, model, choices * max_tokens)
+    prompt_of = await _inputs_prompt(services, prompts)
+    candidate = candidate_builder(services, snapshot, body, prompt_of, max_tokens, user, choices)
     return await _admit(services, key, user, build_chain(snapshot, model, candidate))
 
 
@@ -187,16 +227,39 @@ async def _caller(services: Services, headers: Headers) -> tuple[Snapshot, ApiKe
     return snapshot, key, user
 
 
-def _inputs_prompt(services: Services, inputs: list[Any]) -> Callable[[ModelConfig], int]:
+async def _inputs_prompt(services: Services, inputs: list[Any]) -> Callable[[ModelConfig], int]:
     """The prompt size of texts (counted with each model's tokenizer) or token arrays."""
+    ids = sum(len(item) for item in inputs if isinstance(item, list))
+    texts = [item for item in inputs if isinstance(item, str)]
+    prompt = services.counter.texts(texts, fixed=ids)
+    await prompt.count_all_if_large()
+    return lambda model: prompt.tokens(model.tokenizer)
 
-    def prompt_of(model: ModelConfig) -> int:
-        return sum(
-            len(item) if isinstance(item, list) else services.counter.count(item, model.tokenizer)
-            for item in inputs
-        )
 
-    return prompt_of
+async def _can_pay(
+    services: Services,
+    snapshot: Snapshot,
+    key: ApiKey,
+    user: User,
+    model: ModelConfig,
+    output_tokens: int,
+) -> None:
+    """Refuse at once (402) a caller who cannot pay even the output this request
+    asks for, before its prompt is counted: counting a large prompt is the
+    expensive part of admission."""
+    prices = prices_for(snapshot.priced(model), snapshot.tiers.get(user.tier_id))
+    floor = max(hold_nano(0, output_tokens, prices), 1)
+    try:
+        available = await services.meter.available(user.id)
+        room = await services.meter.key_room(key.id, key.spend_cap_nano)
+    except UnknownAccount:
+        raise invalid_api_key("This API key belongs to no account.") from None
+    except LedgerError as exc:
+        raise store_unavailable(exc) from exc
+    if room is not None and floor > room:
+        raise spend_cap_reached(usd(max(room, 0)), usd(floor))
+    if floor > available:
+        raise insufficient_quota(usd(max(available, 0)), usd(floor))
 
 
 def _requested(services: Services, model_name: str, mode: str, key: ApiKey) -> ModelConfig:
@@ -236,7 +299,7 @@ async def _admit(
         chain = [c for c in chain if c.model.model_id in key.allowed_models] or chain[:1]
     first = chain[0]
     if key.rpm or key.tpm or first.provider.rpm or first.provider.tpm:
-        services.limiter.admit(_limits(key, first.provider, first.prompt + first.output_cap))
+        services.limiter.admit(_limits(key, first.provider, first.prompt + first.output_tokens))
     worst = max(candidate.worst_case_nano for candidate in chain)
     meter, cap = services.meter, key.spend_cap_nano
     try:
@@ -253,6 +316,8 @@ async def _admit(
         raise spend_cap_reached(usd(max(exc.available_nano, 0)), usd(exc.needed_nano)) from None
     except UnknownAccount:
         raise invalid_api_key("This API key belongs to no account.") from None
+    except LedgerError as exc:
+        raise store_unavailable(exc) from exc
     request_id = services.request_ids.next()
     record = current()
     if record is not None and not record.request_id:  # a classifier call keeps its own
@@ -286,12 +351,13 @@ def _limits(key: ApiKey, provider: Provider, tokens: int) -> list[Limit]:
     ]
 
 
-def ledger_entry(admitted: Admitted, usage: Usage, cost: int) -> LedgerEntry:
+def ledger_entry(admitted: Admitted, billed: Charge) -> LedgerEntry:
+    usage = billed.usage
     return LedgerEntry(
         request_id=admitted.request_id,
         user_id=admitted.user.id,
         kind="charge",
-        amount_nano=-cost,
+        amount_nano=-billed.amount_nano,
         created_at=admitted.started_at,
         model_id=admitted.model.model_id,
         provider=admitted.model.provider,
@@ -302,51 +368,84 @@ def ledger_entry(admitted: Admitted, usage: Usage, cost: int) -> LedgerEntry:
         cache_write_tokens=usage.cache_write_tokens,
         prices=prices_json(admitted.prices),
         key_id=admitted.key.id,
+        uncollected_nano=billed.uncollected_nano,
+        usage_source=billed.source,
+        usage_raw=billed.raw,
     )
 
 
-def counted_usage(services: Services, admitted: Admitted, texts: list[str]) -> Usage:
-    """Usage from our own count, when the provider reported none."""
-    completion = services.counter.count("".join(texts), admitted.model.tokenizer)
-    return Usage(prompt_tokens=admitted.prompt_estimate, completion_tokens=completion)
+def charge_for(
+    services: Services,
+    admitted: Admitted,
+    reported: Reported,
+    texts: Callable[[], list[str]],
+    *,
+    complete: bool = True,
+) -> Charge:
+    """The money rule (`billing.settlement`) applied to this request: `texts`
+    gives what was relayed, for our own count when the provider's is missing,
+    implausible or unfinished. Noted on the request's record for its metrics."""
 
+    def counted() -> Usage:
+        output = services.counter.count("".join(texts()), admitted.model.tokenizer)
+        return Usage(prompt_tokens=admitted.prompt_estimate, completion_tokens=output)
 
-def charged(admitted: Admitted, usage: Usage, cost: int) -> None:
-    """Note the charge on the request's record (for its metrics and log line)."""
+    own = None if complete and isinstance(reported, Usage) else counted()
+    billed = charge(
+        admitted.hold.amount_nano, admitted.prices, reported, own or Usage(0, 0), complete=complete
+    )
     record = current()
     if record is not None and record.request_id == admitted.request_id:
-        record.prompt_tokens, record.completion_tokens = (
-            usage.prompt_tokens,
-            usage.completion_tokens,
-        )
-        record.cost_nano = cost
+        record.prompt_tokens = billed.usage.prompt_tokens
+        record.completion_tokens = billed.usage.completion_tokens
+        record.cost_nano = billed.amount_nano
+        record.uncollected_nano = billed.uncollected_nano
+        record.usage_source = billed.source
+    return billed
 
 
-async def settle(services: Services, admitted: Admitted, usage: Usage) -> tuple[int, int]:
-    """Charge the real cost; returns (cost, balance) once the ledger row is committed."""
-    cost = cost_nano(usage, admitted.prices)
-    charged(admitted, usage, cost)
+async def settle(
+    services: Services,
+    admitted: Admitted,
+    reported: Reported,
+    texts: Callable[[], list[str]],
+    *,
+    complete: bool = True,
+) -> Settled:
+    """Charge the request and wait for its ledger row to commit. Whatever
+    happens, the hold ends here: charged, or released if nothing could be."""
     try:
-        balance = await services.meter.settle(admitted.hold, ledger_entry(admitted, usage, cost))
+        billed = charge_for(services, admitted, reported, texts, complete=complete)
+        balance = await services.meter.settle(admitted.hold, ledger_entry(admitted, billed))
     except LedgerError as exc:
         raise unavailable(
             "The request could not be recorded in the ledger, so it is not delivered.",
             code="ledger_unavailable",
         ) from exc
-    return cost, balance
+    finally:
+        services.meter.release(admitted.hold)
+    return Settled(billed, balance)
 
 
-def cost_headers(admitted: Admitted, cost: int | None, balance: int | None) -> dict[str, str]:
+def store_unavailable(exc: Exception) -> GatewayError:
+    """The balance could not be read from the store: nothing can be billed."""
+    log.warning("balance unavailable: %s", exc)
+    return unavailable(
+        "The balance store is unavailable, so requests cannot be billed right now.",
+        code="store_unavailable",
+    )
+
+
+def cost_headers(admitted: Admitted, settled: Settled | None = None) -> dict[str, str]:
     headers = {"x-request-id": admitted.request_id, "x-gateway-model": admitted.model.model_id}
     if admitted.route is not None:
         classification = admitted.route.classification
         headers["x-gateway-route-category"] = classification.category
         headers["x-gateway-route-complexity"] = classification.complexity
         headers["x-gateway-route-preset"] = admitted.route.preset
-    if cost is not None:
-        headers["x-gateway-cost-usd"] = usd(cost)
-    if balance is not None:
-        headers["x-gateway-balance-usd"] = usd(balance)
+    if settled is not None:
+        headers["x-gateway-cost-usd"] = usd(settled.cost)
+        headers["x-gateway-balance-usd"] = usd(settled.balance)
     return headers
 
 
@@ -386,7 +485,7 @@ async def _serve(
     def within_limits(candidate: Candidate) -> None:
         provider = candidate.provider
         if candidate is not first and (provider.rpm or provider.tpm):
-            tokens = candidate.prompt + candidate.output_cap
+            tokens = candidate.prompt + candidate.output_tokens
             services.limiter.admit(_limits(admitted.key, provider, tokens)[2:])
 
     began = time.perf_counter()
@@ -413,13 +512,11 @@ async def _serve(
     return answer
 
 
-async def complete(services: Services, admitted: Admitted) -> tuple[ChatResult, Usage, int, int]:
-    """Forward a non-streaming request down its chain and settle it:
-    (result, usage, cost, balance) of the model that served it."""
+async def complete(services: Services, admitted: Admitted) -> tuple[ChatResult, Settled]:
+    """Forward a non-streaming request down its chain and settle it at the
+    model that served it."""
     result = await _serve(services, admitted, _chat)
-    usage = result.usage or counted_usage(services, admitted, message_texts(result))
-    cost, balance = await settle(services, admitted, usage)
-    return result, usage, cost, balance
+    return result, await settle(services, admitted, result.usage, lambda: message_texts(result))
 
 
 async def open_stream(services: Services, admitted: Admitted) -> ChatStream:
@@ -428,23 +525,20 @@ async def open_stream(services: Services, admitted: Admitted) -> ChatStream:
     return await _serve(services, admitted, _primed_stream)
 
 
-async def embed(services: Services, admitted: Admitted) -> tuple[ChatResult, Usage, int, int]:
-    """Forward an embeddings request down its chain and settle it."""
+async def embed(services: Services, admitted: Admitted) -> tuple[ChatResult, Settled]:
+    """Forward an embeddings request down its chain and settle it (no output)."""
     result = await _serve(services, admitted, _embed)
-    usage = result.usage or Usage(prompt_tokens=admitted.prompt_estimate, completion_tokens=0)
-    cost, balance = await settle(services, admitted, usage)
-    return result, usage, cost, balance
+    return result, await settle(services, admitted, result.usage, list)
 
 
-async def text_completion(
-    services: Services, admitted: Admitted
-) -> tuple[ChatResult, Usage, int, int]:
+async def text_completion(services: Services, admitted: Admitted) -> tuple[ChatResult, Settled]:
     """Forward a legacy completion request down its chain and settle it."""
     result = await _serve(services, admitted, _text_completion)
-    texts = [str(c.get("text") or "") for c in result.body.get("choices") or ()]
-    usage = result.usage or counted_usage(services, admitted, texts)
-    cost, balance = await settle(services, admitted, usage)
-    return result, usage, cost, balance
+
+    def texts() -> list[str]:
+        return [str(c.get("text") or "") for c in result.body.get("choices") or ()]
+
+    return result, await settle(services, admitted, result.usage, texts)
 
 
 async def open_text_completion_stream(services: Services, admitted: Admitted) -> ChatStream:

@@ -4,7 +4,13 @@ It relays the provider's chunks, then settles: the ledger row commits before
 the last bytes (`[DONE]`) leave, and the final usage chunk carries the cost
 when the client asked for usage. A watcher listens for the client going away;
 then the relay is cancelled, the upstream connection dropped, and the request
-charged for what was generated, counted from the text relayed so far.
+charged for what was generated.
+
+Every way a stream can end is an end the client understands: whatever the
+upstream sends or does (a malformed chunk, bad bytes, an error event, a cut, a
+hang) ends the stream with an error event, and the request is charged with the
+provider's usage figures so far plus our count of the output relayed. The hold
+always ends, charged or released, on every path.
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ from typing import Any, Protocol
 
 from starlette.types import Receive, Scope, Send
 
-from billing.pricing import Usage, cost_nano
-from gateway.errors import GatewayError
-from gateway.pipeline import Admitted, charged, counted_usage, ledger_entry, settle, usage_body
+from billing.pricing import Usage
+from gateway.errors import GatewayError, upstream_error
+from gateway.pipeline import Admitted, Settled, charge_for, ledger_entry, settle, usage_body
 from gateway.providers.base import ChatStream
 from gateway.services import Services
 from gateway.sse import DONE, event
@@ -96,20 +102,23 @@ class MeteredStream:
         headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
         headers += [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
         headers += [(k.encode(), v.encode()) for k, v in self._headers.items()]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        relay = asyncio.ensure_future(self._relay(send))
+        relay = asyncio.ensure_future(self._relay(send, headers))
         watch = asyncio.ensure_future(_client_gone(receive))
-        await asyncio.wait((relay, watch), return_when=asyncio.FIRST_COMPLETED)
-        if not relay.done():
-            relay.cancel()
-        watch.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay
+        try:
+            await asyncio.wait((relay, watch), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not relay.done():
+                relay.cancel()
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+            self._services.meter.release(self._admitted.hold)  # a no-op once settled
 
-    async def _relay(self, send: Send) -> None:
-        stream, admitted, framing = self._stream, self._admitted, self._framing
+    async def _relay(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+        stream, framing = self._stream, self._framing
         failure: GatewayError | None = None
         try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             async for chunk in stream.chunks:
                 body = framing.chunk(chunk)
                 await send({"type": "http.response.body", "body": body, "more_body": True})
@@ -118,27 +127,52 @@ class MeteredStream:
             raise
         except GatewayError as exc:
             failure = exc  # the provider failed mid-stream: charge what was relayed
-        usage = stream.usage or counted_usage(self._services, admitted, stream.text)
+        except Exception as exc:  # a fault of ours: the client still gets a clean end
+            log.error("stream %s failed", self._admitted.request_id, exc_info=exc)
+            failure = upstream_error("The stream failed in the gateway.")
+        if failure is not None and stream.close is not None:
+            stream.close()
+        complete = failure is None and stream.usage_complete
+        settled: Settled | None = None
         try:
-            cost, _ = await settle(self._services, admitted, usage)
+            # Shielded: a client leaving now does not undo a charge half made.
+            settled = await asyncio.shield(
+                settle(
+                    self._services,
+                    self._admitted,
+                    stream.usage,
+                    lambda: stream.text,
+                    complete=complete,
+                )
+            )
         except GatewayError as exc:
             failure = exc
-        tail = framing.failed(failure) if failure is not None else framing.end(usage, cost)
+        if failure is not None or settled is None:
+            tail = framing.failed(failure or upstream_error("The stream could not be settled."))
+        else:
+            tail = framing.end(settled.usage, settled.cost)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
     def _charge_for_what_was_relayed(self) -> None:
-        stream, admitted = self._stream, self._admitted
+        """The client went away: charge what was generated, without waiting."""
+        stream, admitted, services = self._stream, self._admitted, self._services
         if stream.close is not None:
             stream.close()
-        usage = stream.usage or counted_usage(self._services, admitted, stream.text)
-        cost = cost_nano(usage, admitted.prices)
-        charged(admitted, usage, cost)
-        entry = ledger_entry(admitted, usage, cost)
-        self._services.meter.settle_nowait(admitted.hold, entry)
+        if not admitted.hold.open:
+            return  # already settled
+        try:
+            billed = charge_for(
+                services, admitted, stream.usage, lambda: stream.text, complete=False
+            )
+            services.meter.settle_nowait(admitted.hold, ledger_entry(admitted, billed))
+        except Exception as exc:  # never let the charge's failure hide the cancellation
+            log.error("stream %s: charge failed", admitted.request_id, exc_info=exc)
+            services.meter.release(admitted.hold)
+            return
         log.info(
-            "client left %s mid-stream; charged %d tokens",
+            "client left %s mid-stream; charged %d output tokens",
             admitted.request_id,
-            usage.completion_tokens,
+            billed.usage.completion_tokens,
         )
 
 

@@ -119,7 +119,7 @@ def test_keys_are_shown_once_and_their_limits_hold(gateway: GatewayServer, fake_
     made = admin.ok(
         admin.post(
             "/admin/users/carol/keys",
-            {"name": "ci", "allowed_models": [MINI, "auto"], "spend_cap_usd": "0.000010"},
+            {"name": "ci", "allowed_models": [MINI, "auto"], "spend_cap_usd": "0.000020"},
         ),
         201,
     )
@@ -144,7 +144,7 @@ def test_keys_are_shown_once_and_their_limits_hold(gateway: GatewayServer, fake_
     other = chat(gateway, key, model="gpt-4.1-nano-2025-04-14")
     assert other.status_code == 403
     assert error_of(other)["code"] == "model_not_allowed"
-    # The cap ($0.00001) is less than the worst case of 20,000 output tokens.
+    # The cap ($0.00002) is less than the worst case of 20,000 output tokens.
     capped = chat(gateway, key, max_tokens=20_000)
     assert capped.status_code == 402
     assert error_of(capped)["code"] == "key_spend_cap_reached"

@@ -114,11 +114,13 @@ def test_request_translation_is_pure():
 
 
 def test_text_with_cache_tokens_is_charged_exactly(sdk, gw, claude: FakeAnthropic):
+    # A long system prompt, cached: the hold covers every token of the fake's usage.
+    system = "Be kind. " * 400
     claude.cache_read, claude.cache_write = 1000, 200
     raw = sdk.chat.completions.with_raw_response.create(
         model=HAIKU,
         messages=[
-            {"role": "system", "content": "Be kind."},
+            {"role": "system", "content": system},
             {"role": "user", "content": "hello claude"},
         ],
         max_tokens=50,
@@ -126,7 +128,7 @@ def test_text_with_cache_tokens_is_charged_exactly(sdk, gw, claude: FakeAnthropi
     completion = raw.parse()
     sent = claude.requests[-1]
     assert sent["headers"]["x-api-key"] == "sk-ant-fake"
-    assert sent["json"]["system"] == "Be kind." and sent["json"]["max_tokens"] == 50
+    assert sent["json"]["system"] == system and sent["json"]["max_tokens"] == 50
     usage = claude.responses[-1]["usage"]
     cost = haiku_cost(usage)
     assert completion.choices[0].message.content == "Echo: hello claude"

@@ -27,18 +27,18 @@ async def generate(services: Services, headers: Headers, raw: bytes) -> Reply:
     if body.get("max_tokens") is not None:
         chat["max_tokens"] = body["max_tokens"]
     admitted = await admit(services, headers, chat)
-    result, usage, cost, balance = await complete(services, admitted)
+    result, settled = await complete(services, admitted)
     choices = result.body.get("choices") or [{}]
     reply = {
         "id": admitted.request_id,
         "model": admitted.model.model_id,
         "text": "".join(message_texts(result)),
         "finish_reason": choices[0].get("finish_reason"),
-        "usage": usage_body(usage, cost),
-        "cost_usd": usd(cost),
-        "balance_usd": usd(balance),
+        "usage": usage_body(settled.usage, settled.cost),
+        "cost_usd": usd(settled.cost),
+        "balance_usd": usd(settled.balance),
     }
-    return orjson.dumps(reply), cost_headers(admitted, cost, balance)
+    return orjson.dumps(reply), cost_headers(admitted, settled)
 
 
 routes = [Route("/v1/generate", ApiEndpoint(generate), methods=["POST"])]

@@ -269,11 +269,11 @@ async def messages(services: Services, headers: Headers, raw: bytes) -> Reply:
             admitted,
             stream,
             framing=AnthropicFraming(admitted),
-            headers=cost_headers(admitted, None, None),
+            headers=cost_headers(admitted),
         )
-    result, usage, cost, balance = await complete(services, admitted)
-    reply = to_message(admitted, result.body, usage, cost)
-    return orjson.dumps(reply), cost_headers(admitted, cost, balance)
+    result, settled = await complete(services, admitted)
+    reply = to_message(admitted, result.body, settled.usage, settled.cost)
+    return orjson.dumps(reply), cost_headers(admitted, settled)
 
 
 routes = [Route("/v1/messages", ApiEndpoint(messages), methods=["POST"])]

@@ -56,11 +56,11 @@ async def chat_completions(services: Services, headers: Headers, raw: bytes) -> 
             admitted,
             stream,
             framing=OpenAIFraming(admitted, include_usage=wants_usage(body)),
-            headers=cost_headers(admitted, None, None),
+            headers=cost_headers(admitted),
         )
-    result, usage, cost, balance = await complete(services, admitted)
-    result.body["usage"] = usage_body(usage, cost)
-    return orjson.dumps(result.body), cost_headers(admitted, cost, balance)
+    result, settled = await complete(services, admitted)
+    result.body["usage"] = usage_body(settled.usage, settled.cost)
+    return orjson.dumps(result.body), cost_headers(admitted, settled)
 
 
 async def list_models(request: Request) -> Response:
@@ -80,13 +80,13 @@ async def list_models(request: Request) -> Response:
 
 async def embeddings(services: Services, headers: Headers, raw: bytes) -> Reply:
     admitted = await admit_embedding(services, headers, parse_body(raw))
-    result, usage, cost, balance = await embed(services, admitted)
+    result, settled = await embed(services, admitted)
     result.body["usage"] = {
-        "prompt_tokens": usage.prompt_tokens,
-        "total_tokens": usage.prompt_tokens,
-        "cost": usd(cost),
+        "prompt_tokens": settled.usage.prompt_tokens,
+        "total_tokens": settled.usage.prompt_tokens,
+        "cost": usd(settled.cost),
     }
-    return orjson.dumps(result.body), cost_headers(admitted, cost, balance)
+    return orjson.dumps(result.body), cost_headers(admitted, settled)
 
 
 async def completions(services: Services, headers: Headers, raw: bytes) -> Reply:
@@ -99,11 +99,11 @@ async def completions(services: Services, headers: Headers, raw: bytes) -> Reply
             admitted, include_usage=wants_usage(body), chunk_object="text_completion"
         )
         return MeteredStream(
-            services, admitted, stream, framing=framing, headers=cost_headers(admitted, None, None)
+            services, admitted, stream, framing=framing, headers=cost_headers(admitted)
         )
-    result, usage, cost, balance = await text_completion(services, admitted)
-    result.body["usage"] = usage_body(usage, cost)
-    return orjson.dumps(result.body), cost_headers(admitted, cost, balance)
+    result, settled = await text_completion(services, admitted)
+    result.body["usage"] = usage_body(settled.usage, settled.cost)
+    return orjson.dumps(result.body), cost_headers(admitted, settled)
 
 
 routes = [

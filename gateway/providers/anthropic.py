@@ -10,12 +10,14 @@ of them, with cache reads and writes named apart so they get their own prices.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from billing.pricing import Usage
+from billing.settlement import Anomaly, Implausible, Reported, token_count
 from gateway.errors import upstream_error
 from gateway.providers.base import (
     MAX_PAGES,
@@ -25,11 +27,23 @@ from gateway.providers.base import (
     Chunk,
     Listed,
     get_json,
+    json_answer,
+    malformed,
     open_ok,
     parse_arguments,
     post_ok,
+    relay,
 )
-from gateway.sse import SSEDecoder
+from gateway.providers.wire import (
+    Malformed,
+    error_message,
+    index,
+    items,
+    obj,
+    opt_obj,
+    opt_str,
+    text,
+)
 from gateway.upstream import Upstream
 
 API_VERSION = "2023-06-01"
@@ -148,17 +162,38 @@ def build_body(call: ChatCall, *, stream: bool) -> dict[str, Any]:
     return out
 
 
-def parse_usage(raw: Any) -> Usage | None:
-    if not isinstance(raw, Mapping):
+def parse_usage(raw: Any) -> Reported:
+    """Anthropic's usage object (its input excludes the cache reads and writes,
+    which are added here): None when absent, an Anomaly when not plausible."""
+    if raw is None:
         return None
-    read = int(raw.get("cache_read_input_tokens") or 0)
-    write = int(raw.get("cache_creation_input_tokens") or 0)
-    return Usage(
-        prompt_tokens=int(raw.get("input_tokens") or 0) + read + write,
-        completion_tokens=int(raw.get("output_tokens") or 0),
-        cache_read_tokens=read,
-        cache_write_tokens=write,
-    )
+    try:
+        usage = obj(raw, "usage")
+        read = token_count(usage, "cache_read_input_tokens", required=False)
+        write = token_count(usage, "cache_creation_input_tokens", required=False)
+        return Usage(
+            prompt_tokens=token_count(usage, "input_tokens") + read + write,
+            completion_tokens=token_count(usage, "output_tokens"),
+            cache_read_tokens=read,
+            cache_write_tokens=write,
+        )
+    except (Malformed, Implausible):
+        return Anomaly.of(raw)
+
+
+def final_usage(started: Reported, raw: Any) -> Reported:
+    """The usage at `message_delta`: its output count, with the input figures of
+    `message_start` (or its own, where it repeats them)."""
+    try:
+        usage = obj(raw, "message_delta.usage")
+        if usage.get("input_tokens") is not None:
+            return parse_usage(raw)
+        output = token_count(usage, "output_tokens")
+    except (Malformed, Implausible):
+        return Anomaly.of(raw)
+    if not isinstance(started, Usage):
+        return started if isinstance(started, Anomaly) else Anomaly.of(raw)
+    return replace(started, completion_tokens=output)
 
 
 def _tool_call(block: Mapping[str, Any], index: int) -> dict[str, Any]:
@@ -171,23 +206,39 @@ def _tool_call(block: Mapping[str, Any], index: int) -> dict[str, Any]:
     }
 
 
+def _checked_block(block: Mapping[str, Any], where: str) -> str:
+    """A content block's type, with the fields we read checked."""
+    kind = text(block.get("type"), f"{where}.type")
+    if kind == "text":
+        text(block.get("text"), f"{where}.text")
+    elif kind == "tool_use":
+        text(block.get("id"), f"{where}.id")
+        text(block.get("name"), f"{where}.name")
+        opt_obj(block.get("input"), f"{where}.input")
+    return kind
+
+
 def parse_response(payload: bytes, model_id: str, provider: str) -> ChatResult:
+    data = json_answer(payload, provider)
     try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise upstream_error(f"The provider '{provider}' answered with invalid JSON.") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("content"), list):
-        raise upstream_error(f"The provider '{provider}' answered without content.")
-    text = "".join(b.get("text", "") for b in data["content"] if b.get("type") == "text")
-    uses = [b for b in data["content"] if b.get("type") == "tool_use"]
-    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if not isinstance(data.get("content"), list):
+            raise Malformed("'content' is missing")
+        blocks = items(data["content"], "content")
+        kinds = [_checked_block(block, f"content[{n}]") for n, block in enumerate(blocks)]
+        answer_id = text(data.get("id"), "id")
+        stop_reason = opt_str(data.get("stop_reason"), "stop_reason")
+    except Malformed as exc:
+        raise malformed(provider, exc) from exc
+    typed = list(zip(blocks, kinds, strict=True))
+    said = "".join(block.get("text") or "" for block, kind in typed if kind == "text")
+    uses = [block for block, kind in typed if kind == "tool_use"]
+    message: dict[str, Any] = {"role": "assistant", "content": said or None}
     if uses:
         message["tool_calls"] = [
             {k: v for k, v in _tool_call(b, i).items() if k != "index"} for i, b in enumerate(uses)
         ]
-    usage = parse_usage(data.get("usage"))
     body = {
-        "id": data.get("id", ""),
+        "id": answer_id,
         "object": "chat.completion",
         "created": 0,
         "model": model_id,
@@ -196,22 +247,25 @@ def parse_response(payload: bytes, model_id: str, provider: str) -> ChatResult:
                 "index": 0,
                 "message": message,
                 "logprobs": None,
-                "finish_reason": _FINISH.get(str(data.get("stop_reason")), "stop"),
+                "finish_reason": _FINISH.get(str(stop_reason), "stop"),
             }
         ],
     }
-    return ChatResult(body=body, usage=usage)
+    return ChatResult(body=body, usage=parse_usage(data.get("usage")))
 
 
-class StreamTranslator:
-    """Anthropic stream events in, OpenAI chunks out; no I/O."""
+class AnthropicStream:
+    """Anthropic stream events in, OpenAI chunks out; no I/O. The input figures
+    of `message_start` are the stream's usage from the start, so a stream that
+    ends early is charged with them; `message_delta` completes them."""
 
     def __init__(self, model_id: str, stream: ChatStream) -> None:
         self._model_id = model_id
         self._stream = stream
         self._id = ""
-        self._input: Usage | None = None
         self._tools: dict[int, int] = {}  # Anthropic block index -> OpenAI tool index
+        self._ended = False  # message_delta said why the answer ended
+        self.done = False
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> Chunk:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -223,49 +277,56 @@ class StreamTranslator:
             "choices": [choice],
         }
 
-    def feed(self, event: Mapping[str, Any]) -> list[Chunk]:
+    def feed(self, data: str) -> list[Chunk]:
+        event = obj(orjson.loads(data), "an event")
         kind = event.get("type")
         if kind == "message_start":
-            message = event.get("message") or {}
-            self._id = str(message.get("id", ""))
-            self._input = parse_usage(message.get("usage"))
+            message = obj(event.get("message"), "message_start.message")
+            self._id = text(message.get("id"), "message_start.message.id")
+            self._stream.usage = parse_usage(message.get("usage"))
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
-            block = event.get("content_block") or {}
-            if block.get("type") == "tool_use":
-                index = self._tools[int(event.get("index", 0))] = len(self._tools)
-                call = _tool_call({**block, "input": {}}, index)
+            block = obj(event.get("content_block"), "content_block_start.content_block")
+            at = index(event.get("index"), "content_block_start.index")
+            if _checked_block(block, "content_block_start.content_block") == "tool_use":
+                position = self._tools[at] = len(self._tools)
+                call = _tool_call({**block, "input": {}}, position)
                 call["function"]["arguments"] = ""
                 self._stream.text.append(str(block.get("name", "")))
                 return [self._chunk({"tool_calls": [call]})]
             return []
         if kind == "content_block_delta":
-            delta = event.get("delta") or {}
+            delta = obj(event.get("delta"), "content_block_delta.delta")
+            at = index(event.get("index"), "content_block_delta.index")
             if delta.get("type") == "text_delta":
-                self._stream.text.append(delta.get("text", ""))
-                return [self._chunk({"content": delta.get("text", "")})]
+                said = text(delta.get("text"), "text_delta.text")
+                self._stream.text.append(said)
+                return [self._chunk({"content": said})]
             if delta.get("type") == "input_json_delta":
-                index = self._tools.get(int(event.get("index", 0)), 0)
-                partial = delta.get("partial_json", "")
+                partial = text(delta.get("partial_json"), "input_json_delta.partial_json")
                 self._stream.text.append(partial)
-                return [
-                    self._chunk(
-                        {"tool_calls": [{"index": index, "function": {"arguments": partial}}]}
-                    )
-                ]
+                arguments = {"index": self._tools.get(at, 0), "function": {"arguments": partial}}
+                return [self._chunk({"tool_calls": [arguments]})]
             return []
         if kind == "message_delta":
-            out = int((event.get("usage") or {}).get("output_tokens") or 0)
-            base = self._input or Usage(0, 0)
-            self._stream.usage = Usage(
-                base.prompt_tokens, out, base.cache_read_tokens, base.cache_write_tokens
-            )
-            reason = (event.get("delta") or {}).get("stop_reason")
+            delta = opt_obj(event.get("delta"), "message_delta.delta")
+            reason = opt_str(delta.get("stop_reason"), "message_delta.delta.stop_reason")
+            self._stream.usage = final_usage(self._stream.usage, event.get("usage"))
+            self._stream.usage_complete = True
+            self._ended = True
             return [self._chunk({}, _FINISH.get(str(reason), "stop"))]
+        if kind == "message_stop":
+            self.done = True
+            return []
         if kind == "error":
-            error = event.get("error") or {}
-            raise upstream_error(f"The provider failed mid-stream: {error.get('message', '')}")
-        return []  # ping, content_block_stop, message_stop
+            failure = error_message(event) or "no details"
+            raise upstream_error(f"The provider failed mid-stream: {failure}")
+        return []  # ping, content_block_stop, and event types added later
+
+    def end(self) -> list[Chunk]:
+        if not self._ended:
+            raise upstream_error("The provider's stream ended before its answer was finished.")
+        return []
 
 
 def parse_listing(document: Any) -> tuple[list[Listed], str | None]:
@@ -317,19 +378,6 @@ class AnthropicProvider:
     async def chat_stream(self, call: ChatCall) -> ChatStream:
         opened = await open_ok(self._upstream, call, self._request(call, stream=True))
         stream = ChatStream(close=opened.close)
-        translator = StreamTranslator(call.model.model_id, stream)
-
-        async def chunks() -> AsyncIterator[Chunk]:
-            decoder = SSEDecoder()
-            try:
-                async for line in opened.lines():
-                    for data in decoder.feed(line):
-                        event = orjson.loads(data)
-                        if isinstance(event, dict):
-                            for chunk in translator.feed(event):
-                                yield chunk
-            finally:
-                opened.close()
-
-        stream.chunks = chunks()
+        decoder = AnthropicStream(call.model.model_id, stream)
+        stream.chunks = relay(opened, decoder, call.provider.id, call.api_key)
         return stream

@@ -14,9 +14,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
-from billing.pricing import Usage
+from billing.settlement import Reported
 from config_store.schema import ModelConfig, Provider
 from gateway.errors import GatewayError, unavailable, upstream_error
+from gateway.providers.wire import Malformed
+from gateway.sse import SSEDecoder
 from gateway.upstream import Upstream, UpstreamResponse, UpstreamStream
 
 Request = tuple[str, Mapping[str, str], bytes]  # url, headers, body
@@ -37,25 +39,113 @@ class ChatCall:
 @dataclass(slots=True)
 class ChatResult:
     body: dict[str, Any]  # an OpenAI `chat.completion` object
-    usage: Usage | None  # None when the provider reported none
+    usage: Reported  # None when the provider reported none; an Anomaly when implausible
 
 
 @dataclass(slots=True)
 class ChatStream:
     """OpenAI `chat.completion.chunk` objects, without any usage-only chunk.
 
-    `usage` is filled in as the provider reports it; `text` collects what was
-    relayed so that tokens can be counted when no usage arrives."""
+    `usage` is filled in as the provider reports it (an Anthropic stream reports
+    its input at the start, Gemini's usage grows chunk by chunk) and
+    `usage_complete` once its final figures arrived; `text` collects what was
+    relayed, so that the output can be counted when the stream ends early."""
 
     chunks: AsyncIterator[Chunk] = field(default_factory=lambda: no_chunks())
     close: Callable[[], None] | None = None  # drops the upstream connection
-    usage: Usage | None = None
+    usage: Reported = None
+    usage_complete: bool = False
     text: list[str] = field(default_factory=list)
 
 
 async def no_chunks() -> AsyncIterator[Chunk]:
     return
     yield
+
+
+class StreamDecoder(Protocol):
+    """A provider's stream events in, OpenAI chunks out; pure. It records usage
+    and relayed text on the ChatStream it was made for."""
+
+    done: bool  # the provider said the stream is over: read no further
+
+    def feed(self, data: str) -> list[Chunk]:
+        """One server-sent event's data."""
+        ...
+
+    def end(self) -> list[Chunk]:
+        """The upstream's body ended: the last chunks, or a GatewayError when
+        the stream was cut before its end."""
+        ...
+
+
+def relay(
+    opened: UpstreamStream, decoder: StreamDecoder, provider: str, secret: str
+) -> AsyncIterator[Chunk]:
+    """The chunks of an open upstream stream, decoded; whatever the upstream
+    sends (bad bytes, bad JSON, a wrong-typed field, an error event, a cut) ends
+    the iteration with a GatewayError that names the provider, never another
+    exception. The upstream connection is closed when the iteration ends."""
+
+    async def chunks() -> AsyncIterator[Chunk]:
+        events = SSEDecoder()
+        try:
+            async for line in opened.lines():
+                for data in events.feed(line):
+                    for chunk in decoder.feed(data):
+                        yield chunk
+                if decoder.done:
+                    return
+            for data in events.flush():
+                for chunk in decoder.feed(data):
+                    yield chunk
+            if not decoder.done:
+                for chunk in decoder.end():
+                    yield chunk
+        except GatewayError as exc:
+            raise redacted(exc, secret) from None
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            raise malformed(provider, exc, "stream") from exc
+        finally:
+            opened.close()
+
+    return chunks()
+
+
+def malformed(provider: str, exc: Exception, what: str = "answer") -> GatewayError:
+    """A provider's answer that could not be read, as a 502 that names why."""
+    if isinstance(exc, UnicodeDecodeError):
+        reason = "it is not valid UTF-8"
+    elif isinstance(exc, orjson.JSONDecodeError):
+        reason = "it is not valid JSON"
+    elif isinstance(exc, Malformed):
+        reason = str(exc)
+    else:
+        reason = f"unexpected content ({type(exc).__name__})"
+    return upstream_error(f"The provider '{provider}' sent a malformed {what}: {reason}.")
+
+
+def redacted(error: GatewayError, secret: str) -> GatewayError:
+    """`error` with the provider's key removed from its message, should it be there."""
+    if secret and secret in error.message:
+        error.message = error.message.replace(secret, "[redacted]")
+    return error
+
+
+def json_answer(payload: bytes, provider: str) -> dict[str, Any]:
+    """A provider's non-streamed answer: a JSON object, or a 502 saying why not
+    (an error object in a 2xx answer is the provider's failure too)."""
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise malformed(provider, exc) from exc
+    if not isinstance(data, dict):
+        raise upstream_error(f"The provider '{provider}' sent a malformed answer: not an object.")
+    if isinstance(data.get("error"), Mapping):
+        message = data["error"].get("message")
+        detail = message[:500] if isinstance(message, str) else "no details"
+        raise upstream_error(f"The provider '{provider}' failed: {detail}")
+    return data
 
 
 @runtime_checkable

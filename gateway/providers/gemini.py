@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from billing.pricing import Usage
+from billing.settlement import Anomaly, Implausible, Reported, plausible, token_count
 from gateway.errors import upstream_error
 from gateway.providers.base import (
     MAX_PAGES,
@@ -23,11 +25,23 @@ from gateway.providers.base import (
     Chunk,
     Listed,
     get_json,
+    json_answer,
+    malformed,
     open_ok,
     parse_arguments,
     post_ok,
+    relay,
 )
-from gateway.sse import SSEDecoder
+from gateway.providers.wire import (
+    Malformed,
+    error_message,
+    index,
+    items,
+    obj,
+    opt_obj,
+    opt_str,
+    text,
+)
 from gateway.upstream import Upstream
 
 _BLOCKED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII"}
@@ -131,15 +145,23 @@ def _generation(call: ChatCall) -> dict[str, Any]:
     return config
 
 
-def parse_usage(raw: Any) -> Usage | None:
-    if not isinstance(raw, Mapping):
+def parse_usage(raw: Any) -> Reported:
+    """Gemini's usageMetadata (thinking tokens are output, as Google bills them):
+    None when absent, an Anomaly when not plausible."""
+    if raw is None:
         return None
-    return Usage(
-        prompt_tokens=int(raw.get("promptTokenCount") or 0),
-        completion_tokens=int(raw.get("candidatesTokenCount") or 0)
-        + int(raw.get("thoughtsTokenCount") or 0),
-        cache_read_tokens=int(raw.get("cachedContentTokenCount") or 0),
-    )
+    try:
+        usage = obj(raw, "usageMetadata")
+        return plausible(
+            Usage(
+                prompt_tokens=token_count(usage, "promptTokenCount"),
+                completion_tokens=token_count(usage, "candidatesTokenCount", required=False)
+                + token_count(usage, "thoughtsTokenCount", required=False),
+                cache_read_tokens=token_count(usage, "cachedContentTokenCount", required=False),
+            )
+        )
+    except (Malformed, Implausible):
+        return Anomaly.of(raw)
 
 
 def _finish(reason: Any, called: bool) -> str:
@@ -150,51 +172,135 @@ def _finish(reason: Any, called: bool) -> str:
     return "content_filter" if reason in _BLOCKED else "stop"
 
 
-def _candidate_parts(data: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]], Any, bool]:
-    """(text, tool calls, finish reason, blocked) of the first candidate."""
-    candidates = data.get("candidates") or []
-    if not candidates:
-        return "", [], None, bool((data.get("promptFeedback") or {}).get("blockReason"))
-    first = candidates[0]
-    text, calls = "", list[dict[str, Any]]()
-    for part in (first.get("content") or {}).get("parts") or ():
-        if "text" in part and not part.get("thought"):
-            text += part["text"]
-        elif "functionCall" in part:
-            function = part["functionCall"]
-            calls.append(
-                {
-                    "id": f"call_{len(calls)}",
-                    "type": "function",
-                    "function": {
-                        "name": function.get("name"),
-                        "arguments": orjson.dumps(function.get("args") or {}).decode(),
-                    },
-                }
-            )
-    return text, calls, first.get("finishReason"), False
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    index: int
+    text: str  # thoughts left out
+    calls: list[tuple[str, str]]  # (function name, arguments as JSON text)
+    finish: str | None  # Gemini's finishReason, once it says
+
+
+def _candidates(data: Mapping[str, Any]) -> list[_Candidate]:
+    """Every candidate of an answer or a chunk, checked where we read it."""
+    found = []
+    for n, candidate in enumerate(items(data.get("candidates"), "candidates")):
+        where = f"candidates[{n}]"
+        content = opt_obj(candidate.get("content"), f"{where}.content")
+        said, calls = "", []
+        for m, part in enumerate(items(content.get("parts"), f"{where}.content.parts")):
+            if "functionCall" in part:
+                function = obj(part["functionCall"], f"{where}.parts[{m}].functionCall")
+                name = text(function.get("name"), f"{where}.parts[{m}].functionCall.name")
+                args = opt_obj(function.get("args"), f"{where}.parts[{m}].functionCall.args")
+                calls.append((name, orjson.dumps(args).decode()))
+            else:
+                piece = text(part.get("text"), f"{where}.parts[{m}].text")
+                if not part.get("thought"):
+                    said += piece
+        finish = opt_str(candidate.get("finishReason"), f"{where}.finishReason")
+        found.append(_Candidate(index(candidate.get("index"), where, n), said, calls, finish))
+    return found
+
+
+def _blocked(data: Mapping[str, Any]) -> bool:
+    feedback = opt_obj(data.get("promptFeedback"), "promptFeedback")
+    return bool(opt_str(feedback.get("blockReason"), "promptFeedback.blockReason"))
+
+
+def _tool_call(name: str, arguments: str, number: int) -> dict[str, Any]:
+    return {
+        "id": f"call_{number}",
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    }
 
 
 def parse_response(payload: bytes, model_id: str, provider: str) -> ChatResult:
+    data = json_answer(payload, provider)
     try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise upstream_error(f"The provider '{provider}' answered with invalid JSON.") from exc
-    if not isinstance(data, dict):
-        raise upstream_error(f"The provider '{provider}' answered with no candidates.")
-    text, calls, reason, blocked = _candidate_parts(data)
-    message: dict[str, Any] = {"role": "assistant", "content": text}
-    if calls:
-        message["tool_calls"] = calls
-    finish = "content_filter" if blocked else _finish(reason, bool(calls))
+        candidates, blocked = _candidates(data), _blocked(data)
+        answer_id = text(data.get("responseId"), "responseId")
+    except Malformed as exc:
+        raise malformed(provider, exc) from exc
+    choices = []
+    for candidate in sorted(candidates, key=lambda c: c.index):
+        message: dict[str, Any] = {"role": "assistant", "content": candidate.text}
+        if candidate.calls:
+            message["tool_calls"] = [
+                _tool_call(name, args, n) for n, (name, args) in enumerate(candidate.calls)
+            ]
+        finish = _finish(candidate.finish, bool(candidate.calls))
+        choice = {"index": candidate.index, "message": message, "finish_reason": finish}
+        choices.append({**choice, "logprobs": None})
+    if not choices:
+        message = {"role": "assistant", "content": ""}
+        finish = "content_filter" if blocked else "stop"
+        choices = [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}]
     body = {
-        "id": str(data.get("responseId", "")),
+        "id": answer_id,
         "object": "chat.completion",
         "created": 0,
         "model": model_id,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+        "choices": choices,
     }
     return ChatResult(body=body, usage=parse_usage(data.get("usageMetadata")))
+
+
+class GeminiStream:
+    """Gemini's stream chunks in, OpenAI chunks out; no I/O. Gemini's usage is
+    cumulative, so the stream's usage is always the latest figures; they are
+    final once the stream ends after its candidates said why they finished."""
+
+    def __init__(self, model_id: str, stream: ChatStream) -> None:
+        self._stream = stream
+        self._base = {"id": "", "object": "chat.completion.chunk", "created": 0, "model": model_id}
+        self._started = False
+        self._calls: dict[int, int] = {}  # candidate -> tool calls relayed so far
+        self._reasons: dict[int, str] = {}  # candidate -> finish reason
+        self._blocked = False
+        self.done = False  # Gemini has no end marker: the body ends
+
+    def _chunk(self, at: int, delta: dict[str, Any], finish: str | None = None) -> Chunk:
+        choice = {"index": at, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {**self._base, "choices": [choice]}
+
+    def feed(self, data: str) -> list[Chunk]:
+        piece = obj(orjson.loads(data), "a chunk")
+        failure = error_message(piece)
+        if failure is not None:
+            raise upstream_error(f"The provider failed mid-stream: {failure}")
+        if piece.get("usageMetadata") is not None:
+            self._stream.usage = parse_usage(piece["usageMetadata"])
+        self._blocked = self._blocked or _blocked(piece)
+        out = [] if self._started else [self._chunk(0, {"role": "assistant", "content": ""})]
+        self._started = True
+        for candidate in _candidates(piece):
+            at = candidate.index
+            if candidate.text:
+                self._stream.text.append(candidate.text)
+                out.append(self._chunk(at, {"content": candidate.text}))
+            for name, arguments in candidate.calls:
+                number = self._calls[at] = self._calls.get(at, -1) + 1
+                self._stream.text += [name, arguments]
+                call = {"index": number, **_tool_call(name, arguments, number)}
+                out.append(self._chunk(at, {"tool_calls": [call]}))
+            if candidate.finish:
+                self._reasons[at] = candidate.finish
+        return out
+
+    def end(self) -> list[Chunk]:
+        """The body ended: whole if every candidate said why it finished (or the
+        prompt was blocked); else the stream was cut."""
+        if not self._reasons and not self._blocked:
+            raise upstream_error("The provider's stream ended before its answer was finished.")
+        self._stream.usage_complete = True
+        out = [] if self._started else [self._chunk(0, {"role": "assistant", "content": ""})]
+        if not self._reasons:
+            return [*out, self._chunk(0, {}, "content_filter")]
+        return out + [
+            self._chunk(at, {}, _finish(reason, at in self._calls))
+            for at, reason in sorted(self._reasons.items())
+        ]
 
 
 def parse_listing(document: Any) -> tuple[list[Listed], str | None]:
@@ -259,41 +365,6 @@ class GeminiProvider:
     async def chat_stream(self, call: ChatCall) -> ChatStream:
         opened = await open_ok(self._upstream, call, self._request(call, stream=True))
         stream = ChatStream(close=opened.close)
-        base = {
-            "id": "",
-            "object": "chat.completion.chunk",
-            "created": 0,
-            "model": call.model.model_id,
-        }
-
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> Chunk:
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-            return {**base, "choices": [choice]}
-
-        async def chunks() -> AsyncIterator[Chunk]:
-            decoder = SSEDecoder()
-            called, reason, blocked = False, None, False
-            yield chunk({"role": "assistant", "content": ""})
-            try:
-                async for line in opened.lines():
-                    for data in decoder.feed(line):
-                        piece = orjson.loads(data)
-                        if not isinstance(piece, dict):
-                            continue
-                        stream.usage = parse_usage(piece.get("usageMetadata")) or stream.usage
-                        text, calls, finish, stop = _candidate_parts(piece)
-                        reason, blocked = finish or reason, blocked or stop
-                        if text:
-                            stream.text.append(text)
-                            yield chunk({"content": text})
-                        if calls:
-                            called = True
-                            for index, tool_call in enumerate(calls):
-                                stream.text.append(tool_call["function"]["arguments"])
-                                yield chunk({"tool_calls": [{"index": index, **tool_call}]})
-            finally:
-                opened.close()
-            yield chunk({}, "content_filter" if blocked else _finish(reason, called))
-
-        stream.chunks = chunks()
+        decoder = GeminiStream(call.model.model_id, stream)
+        stream.chunks = relay(opened, decoder, call.provider.id, call.api_key)
         return stream

@@ -113,7 +113,7 @@ class MockProvider:
                 stream.text.append(piece)
                 yield chunk({"content": piece})
             yield chunk({}, finish)
-            stream.usage = usage
+            stream.usage, stream.usage_complete = usage, True
 
         stream.chunks = chunks()
         return stream

@@ -7,12 +7,13 @@ the gateway always asks for so that it can bill from the provider's own count.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
 from billing.pricing import Usage
+from billing.settlement import Anomaly, Implausible, Reported, plausible, token_count
 from gateway.errors import upstream_error
 from gateway.providers.base import (
     ChatCall,
@@ -21,10 +22,21 @@ from gateway.providers.base import (
     Chunk,
     Listed,
     get_json,
+    json_answer,
+    malformed,
     open_ok,
     post_ok,
+    relay,
 )
-from gateway.sse import SSEDecoder
+from gateway.providers.wire import (
+    Malformed,
+    error_message,
+    index,
+    items,
+    obj,
+    opt_obj,
+    opt_str,
+)
 from gateway.upstream import Upstream
 
 
@@ -48,35 +60,65 @@ def build_request(
     return f"{call.base_url}/{path}", headers, orjson.dumps(body)
 
 
-def parse_usage(raw: Any) -> Usage | None:
-    if not isinstance(raw, Mapping):
+def parse_usage(raw: Any) -> Reported:
+    """OpenAI's usage object: None when absent, an Anomaly when its figures are
+    not plausible token counts."""
+    if raw is None:
         return None
-    details = raw.get("prompt_tokens_details")
-    cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
     try:
-        return Usage(
-            prompt_tokens=int(raw.get("prompt_tokens") or 0),
-            completion_tokens=int(raw.get("completion_tokens") or 0),
-            cache_read_tokens=int(cached or 0),
+        usage = obj(raw, "usage")
+        details = opt_obj(usage.get("prompt_tokens_details"), "usage.prompt_tokens_details")
+        return plausible(
+            Usage(
+                prompt_tokens=token_count(usage, "prompt_tokens"),
+                completion_tokens=token_count(usage, "completion_tokens"),
+                cache_read_tokens=token_count(details, "cached_tokens", required=False),
+            )
         )
-    except (TypeError, ValueError):
-        return None
+    except (Malformed, Implausible):
+        return Anomaly.of(raw)
+
+
+def _checked_message(message: Mapping[str, Any], where: str) -> None:
+    """The parts of an answer's message (or a chunk's delta) that we read or relay."""
+    opt_str(message.get("role"), f"{where}.role")
+    opt_str(message.get("content"), f"{where}.content")
+    for n, call in enumerate(items(message.get("tool_calls"), f"{where}.tool_calls")):
+        index(call.get("index"), f"{where}.tool_calls[{n}].index")
+        opt_str(call.get("id"), f"{where}.tool_calls[{n}].id")
+        function = opt_obj(call.get("function"), f"{where}.tool_calls[{n}].function")
+        opt_str(function.get("name"), f"{where}.tool_calls[{n}].function.name")
+        opt_str(function.get("arguments"), f"{where}.tool_calls[{n}].function.arguments")
+
+
+def checked_choices(data: Mapping[str, Any], part: str) -> list[Mapping[str, Any]]:
+    """An answer's or a chunk's choices, each checked where we read it; `part` is
+    "message" (an answer) or "delta" (a chunk)."""
+    choices = items(data.get("choices"), "choices")
+    for n, choice in enumerate(choices):
+        index(choice.get("index"), f"choices[{n}].index")
+        opt_str(choice.get("finish_reason"), f"choices[{n}].finish_reason")
+        opt_str(choice.get("text"), f"choices[{n}].text")  # legacy completions
+        _checked_message(opt_obj(choice.get(part), f"choices[{n}].{part}"), f"choices[{n}].{part}")
+    return choices
 
 
 def parse_response(payload: bytes, model_id: str, provider: str) -> ChatResult:
+    """A chat or legacy completion answer, checked; 502 when it cannot be read."""
+    body = json_answer(payload, provider)
     try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise upstream_error(f"The provider '{provider}' answered with invalid JSON.") from exc
-    if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
-        raise upstream_error(f"The provider '{provider}' answered without choices.")
+        if not isinstance(body.get("choices"), list):
+            raise Malformed("'choices' is missing")
+        checked_choices(body, "message")
+    except Malformed as exc:
+        raise malformed(provider, exc) from exc
     body["model"] = model_id
     return ChatResult(body=body, usage=parse_usage(body.get("usage")))
 
 
 def relayed_text(chunk: Chunk) -> Iterable[str]:
-    """The text a chunk carries (content, tool-call arguments, or a legacy
-    completion's text), for counting."""
+    """The text a (checked) chunk carries (content, tool-call names and
+    arguments, or a legacy completion's text), for counting."""
     for choice in chunk.get("choices") or ():
         if choice.get("text"):
             yield choice["text"]
@@ -89,6 +131,43 @@ def relayed_text(chunk: Chunk) -> Iterable[str]:
                 yield function["name"]
             if function.get("arguments"):
                 yield function["arguments"]
+
+
+class OpenAIStream:
+    """OpenAI's stream events in, checked chunks out (the usage-only chunk is
+    kept as the stream's usage, not relayed); pure."""
+
+    def __init__(self, model_id: str, stream: ChatStream) -> None:
+        self._model_id = model_id
+        self._stream = stream
+        self._finished = False  # a choice said why it finished
+        self.done = False
+
+    def feed(self, data: str) -> list[Chunk]:
+        if data == "[DONE]":
+            self.done = True
+            return []
+        chunk = obj(orjson.loads(data), "a chunk")
+        failure = error_message(chunk)
+        if failure is not None:
+            raise upstream_error(f"The provider failed mid-stream: {failure}")
+        choices = checked_choices(chunk, "delta")
+        if chunk.get("usage") is not None:
+            self._stream.usage = parse_usage(chunk["usage"])
+            self._stream.usage_complete = True
+        if not choices:
+            return []  # the usage-only chunk: the gateway writes its own
+        self._finished = self._finished or any(c.get("finish_reason") for c in choices)
+        out = dict(chunk)
+        out["model"] = self._model_id
+        self._stream.text.extend(relayed_text(out))
+        return [out]
+
+    def end(self) -> list[Chunk]:
+        """No [DONE]: the stream is whole only if a choice said it finished."""
+        if not self._finished:
+            raise upstream_error("The provider's stream ended before its answer was finished.")
+        return []
 
 
 def parse_listing(document: Any) -> list[Listed]:
@@ -137,13 +216,8 @@ class OpenAIProvider:
         headers = {"Authorization": f"Bearer {call.api_key}", "Content-Type": "application/json"}
         request = (f"{call.base_url}/embeddings", headers, orjson.dumps(body))
         payload = await post_ok(self._upstream, call, request)
-        try:
-            result = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            raise upstream_error(
-                f"The provider '{call.provider.id}' answered with invalid JSON."
-            ) from exc
-        if not isinstance(result, dict) or not isinstance(result.get("data"), list):
+        result = json_answer(payload, call.provider.id)
+        if not isinstance(result.get("data"), list):
             raise upstream_error(f"The provider '{call.provider.id}' answered without data.")
         result["model"] = call.model.model_id
         return ChatResult(body=result, usage=parse_usage(result.get("usage")))
@@ -151,28 +225,6 @@ class OpenAIProvider:
     async def _stream(self, call: ChatCall, path: str) -> ChatStream:
         opened = await open_ok(self._upstream, call, build_request(call, stream=True, path=path))
         stream = ChatStream(close=opened.close)
-        model_id = call.model.model_id
-
-        async def chunks() -> AsyncIterator[Chunk]:
-            decoder = SSEDecoder()
-            try:
-                async for line in opened.lines():
-                    for data in decoder.feed(line):
-                        if data == "[DONE]":
-                            return
-                        chunk = orjson.loads(data)
-                        if not isinstance(chunk, dict):
-                            continue
-                        usage = parse_usage(chunk.get("usage"))
-                        if usage is not None:
-                            stream.usage = usage
-                        if not chunk.get("choices"):
-                            continue  # the usage-only chunk: the gateway writes its own
-                        chunk["model"] = model_id
-                        stream.text.extend(relayed_text(chunk))
-                        yield chunk
-            finally:
-                opened.close()
-
-        stream.chunks = chunks()
+        decoder = OpenAIStream(call.model.model_id, stream)
+        stream.chunks = relay(opened, decoder, call.provider.id, call.api_key)
         return stream

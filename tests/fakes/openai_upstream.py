@@ -6,9 +6,10 @@ It runs its own asyncio event loop in a daemon thread, so sync and async tests c
         client = openai.OpenAI(base_url=fake.base_url, api_key="sk-fake-upstream")
 
 Replies are deterministic: content is ``"Echo: " + <last user message text>`` and token counts
-are whitespace-separated words (see ``_usage``). Behaviour knobs (``delay``, ``fail_next``,
-``stream_chunk_delay``, ``omit_usage``, ``close_mid_stream_after``, ``cached_tokens``,
-``tool_call``, ``replies``) are plain attributes that may be changed between requests.
+are whitespace-separated words (see ``_usage``). Behaviour knobs (``delay``, ``held``,
+``fail_next``, ``stream_chunk_delay``, ``omit_usage``, ``close_mid_stream_after``,
+``cached_tokens``, ``tool_call``, ``replies``) are plain attributes that may be changed
+between requests.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ class FakeOpenAI(ThreadedServer):
 
     def _set_knobs(self) -> None:
         self.delay: float = 0.0
+        # While true, chat requests are received (and counted) but not answered:
+        # a test opens the gate when the state it needs is reached, not after a time.
+        self.held: bool = False
         self.fail_next: list[tuple[int, str]] = []  # or (status, message, Retry-After)
         self.stream_chunk_delay: float = 0.0
         self.omit_usage: bool = False
@@ -212,6 +216,8 @@ class FakeOpenAI(ThreadedServer):
             failure = self.fail_next.pop(0) if self.fail_next else None
         if self.delay:
             await asyncio.sleep(self.delay)
+        while self.held:
+            await asyncio.sleep(0.005)
         if headers.get("authorization") != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided.")
         if failure is not None:
