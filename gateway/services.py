@@ -107,7 +107,7 @@ def _provider_timeouts(
             timeout = made[key] = aiohttp.ClientTimeout(
                 total=row.total_timeout or settings.upstream_total_timeout or None,
                 sock_connect=row.connect_timeout or settings.upstream_connect_timeout or None,
-                sock_read=row.read_timeout or None,
+                sock_read=row.read_timeout or settings.upstream_read_timeout or None,
             )
         return timeout
 
@@ -152,6 +152,7 @@ async def running(
     ledger = make_ledger(settings)
     upstream = Upstream(
         connect_timeout=settings.upstream_connect_timeout,
+        read_timeout=settings.upstream_read_timeout,
         total_timeout=settings.upstream_total_timeout,
     )
     metrics = Metrics(lambda: _cache_stats(cache))

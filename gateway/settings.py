@@ -103,6 +103,8 @@ class Settings:
     cooldown_window: float = 60.0
     cooldown_seconds: float = 30.0  # ...skip it for this long
     upstream_connect_timeout: float = 10.0
+    # Seconds an upstream may stay silent: before its first byte and between chunks.
+    upstream_read_timeout: float = 300.0
     upstream_total_timeout: float = 600.0
     sync_cron: str = "0 2 * * *"  # when model discovery runs; "off" for never
     store: str = "sqlite"  # "sqlite" (one instance) or "firestore" (several)
@@ -171,6 +173,7 @@ class Settings:
             cooldown_window=_number(env, "GATEWAY_COOLDOWN_WINDOW_SECONDS", 60.0),
             cooldown_seconds=_number(env, "GATEWAY_COOLDOWN_SECONDS", 30.0),
             upstream_connect_timeout=_number(env, "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", 10.0),
+            upstream_read_timeout=_number(env, "GATEWAY_UPSTREAM_READ_TIMEOUT", 300.0),
             upstream_total_timeout=_number(env, "GATEWAY_UPSTREAM_TOTAL_TIMEOUT", 600.0),
             router_source=_choice(env, "GATEWAY_ROUTER_CONFIG", ("database", "builtin")),
             store=store,

@@ -68,11 +68,14 @@ class Upstream:
         self,
         *,
         connect_timeout: float = 10.0,
+        read_timeout: float = 300.0,
         total_timeout: float = 600.0,
         timeouts_for: TimeoutsFor | None = None,
     ) -> None:
         self._timeout = aiohttp.ClientTimeout(
-            total=total_timeout or None, sock_connect=connect_timeout or None
+            total=total_timeout or None,
+            sock_connect=connect_timeout or None,
+            sock_read=read_timeout or None,  # a hung upstream ends, mid-stream too
         )
         # A provider's own timeouts, looked up by its id; None means the defaults.
         self.timeouts_for: TimeoutsFor = timeouts_for or (lambda _: None)
