@@ -142,7 +142,6 @@ class ConfigCache:
         self._clock = clock
         self._connected = False
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
         self.snapshot = Snapshot.of(defaults, DEFAULTS_SOURCE, datetime.now(UTC))
         self._refreshed_at = clock()
         self.hits = 0
@@ -192,13 +191,19 @@ class ConfigCache:
                     await self._store.migrate()
                     self._connected = True
                 catalogue = await self._store.load()
-            except StoreError as exc:
+                snapshot = Snapshot.of(catalogue, self._store.source, datetime.now(UTC))
+            except Exception as exc:  # whatever the store did, the last snapshot serves on
                 self.refresh_failures += 1
-                self.last_error = str(exc)
+                self.last_error = str(exc) if isinstance(exc, StoreError) else repr(exc)[:500]
                 self._refreshed_at = self._clock()
-                log.warning("config refresh failed; keeping the %s snapshot", self.snapshot.source)
+                log.warning(
+                    "config refresh failed; keeping the %s snapshot: %s",
+                    self.snapshot.source,
+                    self.last_error,
+                    exc_info=not isinstance(exc, StoreError),
+                )
                 return False
-            self.snapshot = Snapshot.of(catalogue, self._store.source, datetime.now(UTC))
+            self.snapshot = snapshot
             self._refreshed_at = self._clock()
             self.refreshes += 1
             return True
@@ -210,7 +215,10 @@ class ConfigCache:
         # While on defaults, retry the store sooner than the TTL.
         return self._ttl if self.store_ok else min(self._ttl, self._retry)
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Refresh on the TTL (and watch the listeners) until cancelled; the
+        lifespan runs it under supervision."""
+        self._listen()
         while True:
             wait = self._refreshed_at + self._interval() - self._clock()
             # Wake at least every second while listening, to notice a lost listener.
@@ -220,11 +228,6 @@ class ConfigCache:
             self._check_listener()
             if self.should_refresh():
                 await self.refresh()
-
-    def start_background(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-            self._listen()
 
     def _can_listen(self) -> bool:
         return callable(getattr(self._store, "watch", None))
@@ -239,7 +242,7 @@ class ConfigCache:
     def _listen(self) -> None:
         """Subscribe to the store's changes; each change refreshes the snapshot soon
         after (changes arriving together make one refresh)."""
-        if not self._can_listen():
+        if not self._can_listen() or self._watching is not None:
             return
         loop = asyncio.get_running_loop()
 
@@ -288,11 +291,6 @@ class ConfigCache:
             await asyncio.to_thread(watching.stop)
         if self._listen_pending is not None:
             self._listen_pending.cancel()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
         async with self._lock:
             self._connected = False
             await self._store.close()

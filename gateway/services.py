@@ -7,7 +7,6 @@ module global.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -26,6 +25,7 @@ from billing.tokens import TokenCounter
 from config_store.cache import ConfigCache
 from config_store.defaults import BUILTIN_DEFAULTS
 from gateway.backends import make_ledger, make_reports, make_store
+from gateway.background import Supervisor
 from gateway.cron import Cron
 from gateway.errors import GatewayError, unavailable
 from gateway.fallback import Cooldowns
@@ -64,6 +64,7 @@ class Services:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
     sticky: StickyRoutes = field(default_factory=StickyRoutes)
+    background: Supervisor = field(default_factory=Supervisor)
     ledger_ready: bool = False
     _ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     admin_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # serialises balance credits
@@ -199,18 +200,13 @@ async def running(
             await services.ensure_ledger()
         except GatewayError:
             log.error("ledger unavailable at start-up")
-    cache.start_background()
+    background = services.background
+    background.start("config_refresh", cache.run)
     await services.syncer.load()
-    scheduled = (
-        asyncio.get_running_loop().create_task(services.syncer.schedule_forever())
-        if schedule and settings.sync_cron != "off"
-        else None
-    )
-    syncing = (
-        asyncio.get_running_loop().create_task(_resync_balances(services))
-        if settings.store == "firestore"
-        else None
-    )
+    if schedule and settings.sync_cron != "off":
+        background.start("model_sync_schedule", services.syncer.schedule_forever)
+    if settings.store == "firestore":
+        background.start("balance_resync", lambda: _resync_balances(services))
     # Everything built so far lives as long as the process: move it out of the
     # collector's sight, so that collections triggered by request garbage do
     # not walk it again and again.
@@ -219,11 +215,7 @@ async def running(
     try:
         yield services
     finally:
-        for task in (syncing, scheduled):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await background.stop()
         await cache.stop()
         if services.ledger_ready:
             await ledger.close()

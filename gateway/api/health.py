@@ -39,6 +39,7 @@ async def health(request: Request) -> Response:
             "listening": services.cache.listening,
             "cooling_down": services.cooldowns.status(),
             "sync": services.syncer.health(),
+            "background": services.background.states(),
         },
         status_code=200 if serving else 503,
     )
