@@ -112,7 +112,7 @@ def _priced(
 
 
 def _go_duration(seconds: float) -> str:
-    """600 -> "10m", 90 -> "1m30s": the shape the migration guide's stats use."""
+    """600 -> "10m", 90 -> "1m30s": Go's duration text, which operators' stats tools expect."""
     whole = int(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)

@@ -4,7 +4,7 @@ for several gateway instances sharing one configuration.
 Collections (one document per entity; the README draws every shape):
 
     providers/{id}                provider fields (`api_key` only ever ciphertext)
-    model_configurations/{model_id}  the migration guide's fields (id, model_id, provider,
+    model_configurations/{model_id}  the model's fields (id, model_id, provider,
                                   input_price_per_million, output_price_per_million,
                                   context_window_size, is_active, created_at) and ours;
                                   prices are decimal strings (numbers are read too)

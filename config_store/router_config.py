@@ -51,7 +51,7 @@ class _Knob:
 @dataclass(frozen=True, slots=True)
 class RouterConfig:
     """The singleton of router knobs; the defaults are the values the router
-    started from (see ../shared/DESIGN.md "Auto-router")."""
+    started from (the README's "Auto-router" section lists them)."""
 
     multiplier_simple: Decimal = Decimal("0.7")
     multiplier_medium: Decimal = Decimal("1")

@@ -46,7 +46,7 @@ class Provider:
 
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
-    """One row of `model_configurations`, in the migration guide's shape plus
+    """One row of `model_configurations`: the catalogue's shape plus
     what the data plane needs (upstream name, output cap, tokenizer, cache prices)."""
 
     id: str  # numeric string, unique

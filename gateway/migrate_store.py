@@ -1,6 +1,6 @@
 """`gateway migrate-store --from sqlite:PATH --to firestore:PROJECT [--dry-run]`:
 copy the whole configuration and the users, with their balances, from one
-store to another (the migration guide's "run the migration script").
+store to another (an operator's one-off migration, run again safely).
 
 Idempotent: what the target already holds unchanged is left alone, and each
 user's balance arrives as one opening ledger row with a fixed id

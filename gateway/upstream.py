@@ -2,7 +2,7 @@
 
 aiohttp rather than httpx on the data plane: at 50 concurrent requests through
 a bare Starlette passthrough, aiohttp's client sustained roughly twenty times
-httpx's throughput (DESIGN.md). aiohttp's exceptions become GatewayError here,
+httpx's throughput (see bench/). aiohttp's exceptions become GatewayError here,
 where they enter, so no caller sees them.
 """
 

@@ -75,7 +75,8 @@ async def _user_view(services: Services, user: User) -> dict[str, Any]:
         "tier_id": user.tier_id,
         "balance_nano": balance,
         "balance_usd": usd(balance),
-        "held_nano": balance - available,
+        "held_nano": balance - available,  # open holds: requests admitted, not yet settled
+        "held_usd": usd(balance - available),
     }
 
 
