@@ -373,8 +373,8 @@ class SqliteLedger:
         if self._healthy:
             await self._wake.wait()
             return
-        # Nobody may submit while the ledger is reported down: find out by
-        # ourselves when it can write again.
+        # While /health says 503 a load balancer may send nothing more: find out
+        # without waiting for a request when the ledger can write again.
         try:
             await asyncio.wait_for(self._wake.wait(), _PROBE_SECONDS)
         except TimeoutError:
@@ -451,8 +451,14 @@ class SqliteLedger:
     ) -> dict[int, Exception]:
         """After a failure that escaped the row-by-row writes, which rows did not
         commit (all of them, if even that cannot be read)."""
+        if self._in_loop:
+            return self._missing(entries, error)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._missing, entries, error
+        )
 
-        def missing() -> dict[int, Exception]:
+    def _missing(self, entries: Sequence[LedgerEntry], error: Exception) -> dict[int, Exception]:
+        try:
             db = self._connection()
             sql = "SELECT 1 FROM ledger WHERE request_id = ?"
             return {
@@ -460,11 +466,6 @@ class SqliteLedger:
                 for index, entry in enumerate(entries)
                 if db.execute(sql, (entry.request_id,)).fetchone() is None
             }
-
-        try:
-            if self._in_loop:
-                return missing()
-            return await asyncio.get_running_loop().run_in_executor(self._executor, missing)
         except Exception:
             return dict.fromkeys(range(len(entries)), error)
 
@@ -472,23 +473,25 @@ class SqliteLedger:
         """Write a batch as one multi-row INSERT: one statement is one transaction
         and one trip through sqlite3_step, so this thread gives up and retakes the
         GIL once per batch instead of once per row. If it fails, row by row, so
-        that one bad row fails alone. Returns the failed rows' errors by index."""
+        that one bad row fails alone. Returns the failed rows' errors by index.
+        Raises `_Busy` when another connection holds the lock: written again, the
+        rows already in are ignored (INSERT OR IGNORE)."""
         db = self._connection()
         try:
             db.execute(_insert_many(len(entries)), [v for e in entries for v in e.row()])
             return {}
-        except sqlite3.OperationalError as exc:
+        except Exception as exc:
             _rollback(db)
-            if (exc.sqlite_errorcode or 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            if _is_busy(exc):
                 raise _Busy from exc
-        except Exception:
-            _rollback(db)
         failures: dict[int, Exception] = {}
         for index, entry in enumerate(entries):
             try:
                 db.execute(_INSERT, entry.row())
             except Exception as exc:
                 _rollback(db)
+                if _is_busy(exc):
+                    raise _Busy from exc
                 failures[index] = exc
         return failures
 
@@ -501,8 +504,10 @@ class SqliteLedger:
         try:
             return self._write(entries)
         except _Busy as exc:
-            error = LedgerError(f"the database stayed locked ({exc.__cause__})")
-            return dict.fromkeys(range(len(entries)), error)
+            # Some rows may have gone in one by one before the lock was lost.
+            return self._missing(
+                entries, LedgerError(f"the database stayed locked ({exc.__cause__})")
+            )
         finally:
             if self._in_loop:
                 with contextlib.suppress(Exception):
@@ -563,6 +568,14 @@ class SqliteLedger:
 
 class _Busy(Exception):
     """Another connection holds the database's write lock."""
+
+
+def _is_busy(exc: Exception) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None) or 0
+    return isinstance(exc, sqlite3.OperationalError) and code & 0xFF in (
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+    )
 
 
 def _rollback(db: sqlite3.Connection) -> None:
