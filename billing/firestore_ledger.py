@@ -37,7 +37,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1 import AsyncClient
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from billing.ledger import LedgerEntry, LedgerError, SqliteLedger
+from billing.ledger import LedgerEntry, LedgerError, LedgerHealth, SqliteLedger
 from config_store.firestore import client
 
 log = logging.getLogger("gateway.ledger")
@@ -89,18 +89,22 @@ class FirestoreLedger:
         flush_seconds: float = 1.0,
         max_batch: int = 512,
         synchronous: str = "NORMAL",
+        busy_timeout: float = 5.0,
     ) -> None:
         self._project = project
         self._emulator_host = emulator_host
         self._path = outbox
         self._flush = flush_seconds
-        self._writer = SqliteLedger(outbox, max_batch=max_batch, synchronous=synchronous)
+        self._writer = SqliteLedger(
+            outbox, max_batch=max_batch, synchronous=synchronous, busy_timeout=busy_timeout
+        )
         self._local: sqlite3.Connection | None = None
         self._db: AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # shipping and balance reads never interleave
         self._wake = asyncio.Event()
         self.on_batch: Callable[[int, float], None] | None = None  # outbox commits
+        self.on_checkpoint: Callable[[float], None] | None = None  # the outbox's WAL
         self.batches = 0  # shipping transactions
         self.rows = 0  # rows shipped
         self.shipped = 0
@@ -123,6 +127,7 @@ class FirestoreLedger:
         self._local = local
         local.row_factory = sqlite3.Row
         self._writer.on_batch = self.on_batch
+        self._writer.on_checkpoint = self.on_checkpoint
         await self._writer.start()
         self._db = client(self._project, self._emulator_host)
         self._task = asyncio.get_running_loop().create_task(self._ship_forever())
@@ -150,6 +155,12 @@ class FirestoreLedger:
         """Every row submitted so far is in the outbox and shipped."""
         await self._writer.drained()
         await self._ship_all()
+
+    def health(self) -> LedgerHealth:
+        """The outbox writer's: a request is answered once its row is in the outbox,
+        so shipping failures (retried, and shown in `ship_failures`) do not make
+        the ledger unhealthy."""
+        return self._writer.health()
 
     def pending(self) -> int:
         """Rows in the outbox not yet shipped."""

@@ -1,7 +1,14 @@
 """The ledger reports (usage, pages, key statistics, balances) over Firestore's
 `ledger` and `users` collections. Firestore has no GROUP BY: rows are read and
 summed here, so a report costs one read per ledger row in its range; fine for
-audits and dashboards, not for a per-request path (nothing here is on one)."""
+audits and dashboards, not for a per-request path (nothing here is on one).
+
+Pages follow commit order: each ledger document's `create_time`, which
+Firestore sets to the commit time of the transaction that created it (the
+shipping transaction; its rows share it, and are ordered by request id). A
+query reads at one read time and sees every commit up to it, none after; so a
+document that becomes visible later has a later commit time than every
+document a page has shown, and a cursor never misses or repeats one."""
 
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ from google.cloud.firestore_v1 import AsyncClient
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from billing.ledger import LedgerError
-from billing.reports import GROUPS
+from billing.reports import GROUPS, BadCursor, LedgerPage, decode_cursor, encode_cursor
 
 _SUMS = ("prompt_tokens", "completion_tokens", "cache_read_tokens", "cache_write_tokens")
 
@@ -31,15 +38,17 @@ class FirestoreReports:
     def __init__(self, db: Callable[[], AsyncClient]) -> None:
         self._db = db
 
-    async def _rows(self, *filters: FieldFilter) -> list[dict[str, Any]]:
+    async def _documents(self, *filters: FieldFilter) -> list[Any]:
         query: Any = self._db().collection("ledger")
         for condition in filters:
             query = query.where(filter=condition)
         try:
-            docs = await asyncio.wait_for(query.get(), timeout=60)
+            return list(await asyncio.wait_for(query.get(), timeout=60))
         except (TimeoutError, google_errors.GoogleAPIError) as exc:
             raise LedgerError(f"Firestore: {exc}") from exc
-        return [doc.to_dict() or {} for doc in docs]
+
+    async def _rows(self, *filters: FieldFilter) -> list[dict[str, Any]]:
+        return [doc.to_dict() or {} for doc in await self._documents(*filters)]
 
     async def usage(
         self, group_by: list[str], since: str | None, until: str | None
@@ -63,17 +72,37 @@ class FirestoreReports:
 
     async def page(
         self, *, user_id: str | None, kind: str | None, after: str | None, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> LedgerPage:
+        """Ledger documents in commit order (see the module's docstring), after a cursor."""
+        start: tuple[int, str] | None = None
+        if after:
+            committed, request_id = decode_cursor(after, "firestore", 2)
+            if not committed.isdigit() or len(committed) > 30:
+                raise BadCursor(after)
+            start = (int(committed), request_id)
         filters = []
         if user_id:
             filters.append(FieldFilter("user_id", "==", user_id))
         if kind:
             filters.append(FieldFilter("kind", "==", kind))
-        rows = sorted(await self._rows(*filters), key=lambda r: (r["created_at"], r["request_id"]))
-        if after:
-            created, _, request_id = after.partition("|")
-            rows = [r for r in rows if (r["created_at"], r["request_id"]) > (created, request_id)]
-        return rows[:limit]
+        ordered = sorted(
+            (
+                (_nanoseconds(doc.create_time), doc.id, doc)
+                for doc in await self._documents(*filters)
+            ),
+            key=lambda item: (item[0], item[1]),
+        )
+        if start is not None:
+            ordered = [item for item in ordered if (item[0], item[1]) > start]
+        shown = ordered[:limit]
+        rows = [
+            {**(doc.to_dict() or {}), "committed_at": doc.create_time.isoformat()}
+            for _, _, doc in shown
+        ]
+        if not shown:
+            return LedgerPage(rows, None)
+        last_committed, last_id, _ = shown[-1]
+        return LedgerPage(rows, encode_cursor("firestore", str(last_committed), last_id))
 
     async def key_stats(self, key_ids: list[str]) -> dict[str, tuple[int, str | None]]:
         stats: dict[str, tuple[int, str | None]] = {}
@@ -112,3 +141,9 @@ class FirestoreReports:
     async def orphans(self) -> int:
         known = set(await self._collection("users"))
         return sum(1 for row in await self._rows() if row["user_id"] not in known)
+
+
+def _nanoseconds(moment: Any) -> int:
+    """A Firestore timestamp as integer nanoseconds since the epoch (no float on the way)."""
+    stamp = moment.timestamp_pb()
+    return int(stamp.seconds) * 1_000_000_000 + int(stamp.nanos)

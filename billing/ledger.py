@@ -7,6 +7,12 @@ requests share one commit; at rest a row commits at once. The request id is the
 primary key and rows are inserted with `INSERT OR IGNORE`, so a replay never
 charges twice; a trigger in the schema applies each new row to its user's
 balance in the same transaction.
+
+Whatever goes wrong while a batch is written (a value SQLite cannot store, a
+full disk, a lock held past the busy timeout, a bug) fails that batch's rows
+with `LedgerError` and the writer goes on with the next batch; a supervisor
+restarts the writer should it ever stop. `health()` says whether rows are
+being written.
 """
 
 from __future__ import annotations
@@ -19,17 +25,33 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from billing.wal import CHECKPOINT_BYTES, WalPolicy
 
 log = logging.getLogger("gateway.ledger")
 
 
-# In-loop mode checkpoints the WAL itself, in the worker thread, after this many rows.
-CHECKPOINT_EVERY_ROWS = 4096
 # How long a write on the event loop may wait for another writer's lock.
 _LOOP_BUSY_MS = 2
+# While the last batch failed, how often the writer checks that it could write again.
+_PROBE_SECONDS = 1.0
+# A pause before a stopped writer is restarted, so that a writer that keeps
+# failing does not spin.
+_RESTART_SECONDS = 0.05
+# Errors that belong to one row (a value SQLite cannot bind or store, a
+# constraint): the other rows of its batch are written, and the ledger is not
+# unhealthy because of them.
+_ROW_FAULTS = (
+    OverflowError,
+    TypeError,
+    ValueError,
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+)
 
 
 class LedgerError(Exception):
@@ -93,10 +115,26 @@ _ROW_MARKS = f"({', '.join('?' * 18)})"
 _INSERT = f"INSERT OR IGNORE INTO ledger ({_COLUMNS}) VALUES {_ROW_MARKS}"  # noqa: S608
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerHealth:
+    """What the writer is doing, for /health and /metrics."""
+
+    healthy: bool  # rows are being written: no failed batch since the last good one, none stuck
+    failed_batches: int = 0  # batches of which no row could be written
+    failed_rows: int = 0  # every row that failed, alone or with its batch
+    writer_restarts: int = 0
+    last_error: str | None = None
+    queued: int = 0  # rows submitted and not yet committed or failed
+    oldest_queued_seconds: float = 0.0
+    wal_bytes: int = 0
+    checkpoints: int = 0
+
+
 class Ledger(Protocol):
     batches: int
     rows: int
     on_batch: Callable[[int, float], None] | None  # rows and seconds of each commit
+    on_checkpoint: Callable[[float], None] | None  # seconds the writer waited for one
 
     async def start(self) -> None: ...
 
@@ -112,6 +150,15 @@ class Ledger(Protocol):
 
     async def has_entry(self, request_id: str) -> bool: ...
 
+    def health(self) -> LedgerHealth: ...
+
+
+@dataclass(slots=True)
+class _Queued:
+    entry: LedgerEntry
+    future: asyncio.Future[None]
+    since: float = field(default=0.0)
+
 
 class SqliteLedger:
     """Group-commit writer over its own sqlite3 connection.
@@ -120,104 +167,142 @@ class SqliteLedger:
     file, which takes microseconds, so batches are written on the event loop
     itself: no thread hop, and no wait for the GIL, which a writer thread must
     take back after every SQLite call while the loop is busy (each wait up to
-    the interpreter's 5 ms switch interval). WAL checkpoints, which do reach
-    the disk, run on a separate connection in a worker thread. With FULL every
-    commit waits for fsync, so batches are written in the worker thread.
+    the interpreter's 5 ms switch interval). With FULL every commit waits for
+    fsync, so batches are written in the worker thread. In both modes WAL
+    checkpoints run on a separate connection in the worker thread, while the
+    writer waits (see `billing.wal`).
     """
 
-    def __init__(self, path: Path, *, max_batch: int = 512, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_batch: int = 512,
+        synchronous: str = "NORMAL",
+        busy_timeout: float = 5.0,
+        checkpoint_bytes: int = CHECKPOINT_BYTES,
+        close_timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if synchronous.upper() not in {"NORMAL", "FULL"}:
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self._synchronous = synchronous.upper()
         self._path = path
         self._max_batch = max_batch
+        self._busy_ms = max(1, round(busy_timeout * 1000))
+        # A row waits for a lock at most the busy timeout; well beyond that the writer is stuck.
+        self._stalled_after = busy_timeout + 5.0
+        self._close_timeout = close_timeout
+        self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self._in_loop = self._synchronous == "NORMAL"
         self._db: sqlite3.Connection | None = None
         self._checkpoint_db: sqlite3.Connection | None = None
-        self._since_checkpoint = 0
-        self._checkpointing: asyncio.Future[None] | None = None
-        self._queue: list[tuple[LedgerEntry, asyncio.Future[None]]] = []
-        self._writing: list[tuple[LedgerEntry, asyncio.Future[None]]] = []
+        self._wal = WalPolicy(path, checkpoint_bytes)
+        self._queue: list[_Queued] = []
+        self._writing: list[_Queued] = []
+        self._in_thread = False  # the connection is in the worker thread: reads go there too
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._healthy = True
         self.batches = 0
         self.rows = 0
+        self.failed_batches = 0
+        self.failed_rows = 0
+        self.writer_restarts = 0
+        self.checkpoints = 0
+        self.last_error: str | None = None
         self.on_batch: Callable[[int, float], None] | None = None
+        self.on_checkpoint: Callable[[float], None] | None = None
 
     def _open(self) -> None:
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA foreign_keys = ON")
         # WAL + NORMAL: a commit is in the WAL file before the response's last
         # bytes leave, so a crash of this process loses no row; FULL also waits
         # for the disk (fsync) at every commit, which survives a power loss too.
         db.execute(f"PRAGMA synchronous = {self._synchronous}")
+        # Checkpoints are ours (billing.wal), never one inside a commit; when this
+        # connection restarts the WAL it cuts the file back to what it holds.
+        db.execute("PRAGMA wal_autocheckpoint = 0")
+        db.execute("PRAGMA journal_size_limit = 0")
         if self._in_loop:
             # On the loop, never wait for another writer's lock: on SQLITE_BUSY
             # the batch is handed to the worker thread, which may wait.
             db.execute(f"PRAGMA busy_timeout = {_LOOP_BUSY_MS}")
-            db.execute("PRAGMA wal_autocheckpoint = 0")
-            self._checkpoint_db = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False
-            )
-            self._checkpoint_db.execute("PRAGMA busy_timeout = 5000")
-        self._db = db
-
-    def _checkpoint(self) -> None:
-        if self._checkpoint_db is not None:
-            self._checkpoint_db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-    def _maybe_checkpoint(self, rows: int) -> None:
-        self._since_checkpoint += rows
-        if self._since_checkpoint < CHECKPOINT_EVERY_ROWS:
-            return
-        if self._checkpointing is None or self._checkpointing.done():
-            self._since_checkpoint = 0
-            loop = asyncio.get_running_loop()
-            self._checkpointing = loop.run_in_executor(self._executor, self._checkpoint)
-            self._checkpointing.add_done_callback(_log_checkpoint_failure)
+        # Checkpoints wait for readers only briefly (billing.wal sets how long).
+        checkpointer = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        self._db, self._checkpoint_db = db, checkpointer
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, self._open)
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise LedgerError(f"cannot open the ledger in {self._path}: {exc}") from exc
-        self._task = loop.create_task(self._writer())
+        self._closing = False
+        self._task = loop.create_task(self._supervise())
 
     async def close(self) -> None:
+        """Write what is queued (for at most `close_timeout`), fail what is left, stop."""
+        self._closing = True
         if self._task is not None:
-            # Drain what is queued before stopping: nothing accepted is lost.
-            while self._queue:
-                self._wake.set()
-                await asyncio.sleep(0.001)
+            self._wake.set()
+            try:
+                await asyncio.wait_for(self.drained(), self._close_timeout)
+            except TimeoutError:
+                log.error(
+                    "ledger: %d rows still unwritten after %.0f s at shutdown; failing them",
+                    len(self._queue) + len(self._writing),
+                    self._close_timeout,
+                )
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._checkpointing is not None:
-            with contextlib.suppress(sqlite3.Error):
-                await self._checkpointing
+        self._fail_all(self._writing + self._queue, "the ledger closed before the row was written")
+        self._queue, self._writing = [], []
         loop = asyncio.get_running_loop()
         for db in (self._db, self._checkpoint_db):
             if db is not None:
-                await loop.run_in_executor(self._executor, db.close)
+                with contextlib.suppress(Exception):
+                    await loop.run_in_executor(self._executor, db.close)
         self._db = self._checkpoint_db = None
         self._executor.shutdown(wait=True)
 
     def submit(self, entry: LedgerEntry) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((entry, future))
+        if self._closing:
+            future.set_exception(LedgerError("the ledger is closing"))
+            return future
+        self._queue.append(_Queued(entry, future, self._clock()))
         self._wake.set()
         return future
 
     async def drained(self) -> None:
         """Wait until every row submitted so far is written (or has failed)."""
-        pending = [future for _, future in (*self._writing, *self._queue)]
+        pending = [item.future for item in (*self._writing, *self._queue)]
         if pending:
             await asyncio.gather(*(asyncio.shield(f) for f in pending), return_exceptions=True)
+
+    def health(self) -> LedgerHealth:
+        waiting = self._writing[:1] or self._queue[:1]
+        oldest = self._clock() - waiting[0].since if waiting else 0.0
+        stopped = self._task is not None and self._task.done()
+        return LedgerHealth(
+            healthy=self._healthy and not stopped and oldest < self._stalled_after,
+            failed_batches=self.failed_batches,
+            failed_rows=self.failed_rows,
+            writer_restarts=self.writer_restarts,
+            last_error=self.last_error,
+            queued=len(self._writing) + len(self._queue),
+            oldest_queued_seconds=round(oldest, 3),
+            wal_bytes=self._wal.size,
+            checkpoints=self.checkpoints,
+        )
 
     async def balance(self, user_id: str) -> int | None:
         row = await self._read_one("SELECT balance_nano FROM users WHERE id = ?", user_id)
@@ -239,99 +324,272 @@ class SqliteLedger:
 
     async def _read_one(self, sql: str, *args: str) -> tuple[int, ...] | None:
         def read() -> tuple[int, ...] | None:
-            assert self._db is not None
-            row: tuple[int, ...] | None = self._db.execute(sql, args).fetchone()
+            row: tuple[int, ...] | None = self._connection().execute(sql, args).fetchone()
             return row
 
         try:
-            if self._in_loop:
+            # While the worker thread waits on the connection for a lock, a read
+            # on the loop would wait for it too: it queues behind in the thread.
+            if self._in_loop and not self._in_thread:
                 return read()
             return await asyncio.get_running_loop().run_in_executor(self._executor, read)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, LedgerError) as exc:
             raise LedgerError(f"cannot read the ledger: {exc}") from exc
 
-    async def _writer(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise LedgerError("the ledger is not open")
+        return self._db
+
+    # The writer.
+
+    async def _supervise(self) -> None:
+        """Run the writer; should it ever stop, say so loudly and start it again."""
         while True:
-            await self._wake.wait()
+            try:
+                await self._write_forever()
+            except Exception as exc:  # the writer must outlive any bug
+                self.writer_restarts += 1
+                self.last_error = _describe(exc)
+                log.critical("the ledger writer stopped; restarting it", exc_info=exc)
+                batch, self._writing = self._writing, []
+                if batch:  # rows the writer was writing: committed or not?
+                    try:
+                        failures = await self._unwritten([item.entry for item in batch], exc)
+                        self._account(batch, failures, 0.0)
+                    except Exception:
+                        self._fail_all(batch, f"ledger write failed: {_describe(exc)}")
+                await asyncio.sleep(_RESTART_SECONDS)
+
+    async def _write_forever(self) -> None:
+        while True:
             self._wake.clear()
             while self._queue:
-                batch = self._queue[: self._max_batch]
-                del self._queue[: len(batch)]
-                self._writing = batch
-                entries = [entry for entry, _ in batch]
-                began = time.perf_counter()
-                if self._in_loop:
-                    try:
-                        failures = self._write(entries)
-                    except _Busy:
-                        failures = await loop.run_in_executor(
-                            self._executor, self._write_patiently, entries
-                        )
-                    self._maybe_checkpoint(len(entries))
-                else:
-                    failures = await loop.run_in_executor(self._executor, self._write, entries)
-                self.batches += 1
-                self.rows += len(batch)
-                if self.on_batch is not None:
-                    self.on_batch(len(batch), time.perf_counter() - began)
-                for index, (_, future) in enumerate(batch):
-                    if future.done():
-                        continue
-                    error = failures.get(index)
-                    if error is None:
-                        future.set_result(None)
-                    else:
-                        future.set_exception(LedgerError(error))
+                await self._write_batch()
+                await self._checkpoint_if_due()
+            await self._wait_for_rows()
 
-    def _write(self, entries: Sequence[LedgerEntry]) -> dict[int, str]:
+    async def _wait_for_rows(self) -> None:
+        if self._healthy:
+            await self._wake.wait()
+            return
+        # While /health says 503 a load balancer may send nothing more: find out
+        # without waiting for a request when the ledger can write again.
+        try:
+            await asyncio.wait_for(self._wake.wait(), _PROBE_SECONDS)
+        except TimeoutError:
+            await self._probe()
+
+    async def _write_batch(self) -> None:
+        batch = self._queue[: self._max_batch]
+        del self._queue[: len(batch)]
+        self._writing = batch
+        entries = [item.entry for item in batch]
+        began = time.perf_counter()
+        try:
+            failures = await self._commit(entries)
+        except Exception as exc:
+            log.error("ledger batch of %d rows failed: %s", len(entries), _describe(exc))
+            failures = await self._unwritten(entries, exc)
+        self._account(batch, failures, time.perf_counter() - began)
+        self._writing = []
+
+    async def _commit(self, entries: Sequence[LedgerEntry]) -> dict[int, Exception]:
+        loop = asyncio.get_running_loop()
+        if self._in_loop:
+            try:
+                return self._write(entries)
+            except _Busy:
+                self._in_thread = True
+                try:
+                    return await loop.run_in_executor(
+                        self._executor, self._write_patiently, entries
+                    )
+                finally:
+                    self._in_thread = False
+        return await loop.run_in_executor(self._executor, self._write_patiently, entries)
+
+    def _account(
+        self, batch: list[_Queued], failures: dict[int, Exception], seconds: float
+    ) -> None:
+        """Count a batch, judge the ledger's health by it, and answer its rows."""
+        written = len(batch) - len(failures)
+        self.batches += 1
+        self.rows += written
+        if failures:
+            self.failed_rows += len(failures)
+            first = next(iter(failures.values()))
+            self.last_error = _describe(first)
+            log.error(
+                "ledger: %d of %d rows not written (first %s: %s)",
+                len(failures),
+                len(batch),
+                batch[min(failures)].entry.request_id,
+                self.last_error,
+            )
+            if not written and any(not isinstance(e, _ROW_FAULTS) for e in failures.values()):
+                self.failed_batches += 1
+                self._healthy = False
+        if written:
+            self._healthy = True
+        if self.on_batch is not None:
+            try:
+                self.on_batch(len(batch), seconds)
+            except Exception:
+                log.exception("ledger: the batch callback failed")
+        for index, item in enumerate(batch):
+            if item.future.done():
+                continue
+            error = failures.get(index)
+            if error is None:
+                item.future.set_result(None)
+            else:
+                item.future.set_exception(LedgerError(f"ledger write failed: {_describe(error)}"))
+
+    async def _unwritten(
+        self, entries: Sequence[LedgerEntry], error: Exception
+    ) -> dict[int, Exception]:
+        """After a failure that escaped the row-by-row writes, which rows did not
+        commit (all of them, if even that cannot be read)."""
+        if self._in_loop:
+            return self._missing(entries, error)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._missing, entries, error
+        )
+
+    def _missing(self, entries: Sequence[LedgerEntry], error: Exception) -> dict[int, Exception]:
+        try:
+            db = self._connection()
+            sql = "SELECT 1 FROM ledger WHERE request_id = ?"
+            return {
+                index: error
+                for index, entry in enumerate(entries)
+                if db.execute(sql, (entry.request_id,)).fetchone() is None
+            }
+        except Exception:
+            return dict.fromkeys(range(len(entries)), error)
+
+    def _write(self, entries: Sequence[LedgerEntry]) -> dict[int, Exception]:
         """Write a batch as one multi-row INSERT: one statement is one transaction
         and one trip through sqlite3_step, so this thread gives up and retakes the
         GIL once per batch instead of once per row. If it fails, row by row, so
-        that one bad row fails alone. Returns the failed rows' errors by index."""
-        assert self._db is not None
-        db = self._db
+        that one bad row fails alone. Returns the failed rows' errors by index.
+        Raises `_Busy` when another connection holds the lock: written again, the
+        rows already in are ignored (INSERT OR IGNORE)."""
+        db = self._connection()
         try:
             db.execute(_insert_many(len(entries)), [v for e in entries for v in e.row()])
             return {}
-        except sqlite3.OperationalError as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        except Exception as exc:
+            _rollback(db)
+            if _is_busy(exc):
                 raise _Busy from exc
-        except sqlite3.Error:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-        failures: dict[int, str] = {}
+        failures: dict[int, Exception] = {}
         for index, entry in enumerate(entries):
             try:
                 db.execute(_INSERT, entry.row())
-            except sqlite3.Error as exc:
-                failures[index] = f"ledger write failed: {exc}"
-                log.error("ledger row %s not written: %s", entry.request_id, exc)
+            except Exception as exc:
+                _rollback(db)
+                if _is_busy(exc):
+                    raise _Busy from exc
+                failures[index] = exc
         return failures
 
-    def _write_patiently(self, entries: Sequence[LedgerEntry]) -> dict[int, str]:
-        """In the worker thread: wait for another writer's lock as long as SQLite's
-        usual busy timeout allows."""
-        assert self._db is not None
-        self._db.execute("PRAGMA busy_timeout = 5000")
+    def _write_patiently(self, entries: Sequence[LedgerEntry]) -> dict[int, Exception]:
+        """In the worker thread: wait for another writer's lock as long as the busy
+        timeout allows."""
+        db = self._connection()
+        if self._in_loop:
+            db.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
         try:
             return self._write(entries)
         except _Busy as exc:
-            error = f"ledger write failed: the database stayed locked ({exc.__cause__})"
-            return dict.fromkeys(range(len(entries)), error)
+            # Some rows may have gone in one by one before the lock was lost.
+            return self._missing(
+                entries, LedgerError(f"the database stayed locked ({exc.__cause__})")
+            )
         finally:
-            self._db.execute(f"PRAGMA busy_timeout = {_LOOP_BUSY_MS}")
+            if self._in_loop:
+                with contextlib.suppress(Exception):
+                    db.execute(f"PRAGMA busy_timeout = {_LOOP_BUSY_MS}")
+
+    async def _probe(self) -> None:
+        """Take the write lock and let it go: the ledger is writable again if that works."""
+
+        def probe() -> None:
+            db = self._connection()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            finally:
+                _rollback(db)
+
+        self._in_thread = True
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, probe)
+        except Exception as exc:
+            self.last_error = _describe(exc)
+            return
+        finally:
+            self._in_thread = False
+        log.warning("ledger: writable again")
+        self._healthy = True
+
+    async def _checkpoint_if_due(self) -> None:
+        if not self._wal.due():
+            return
+
+        wait_ms = self._wal.wait_ms()
+
+        def checkpoint() -> bool:
+            if self._checkpoint_db is None:
+                return False
+            self._checkpoint_db.execute(f"PRAGMA busy_timeout = {wait_ms}")
+            busy, _, _ = self._checkpoint_db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return not busy
+
+        began = time.perf_counter()
+        complete = False
+        try:
+            complete = await asyncio.get_running_loop().run_in_executor(self._executor, checkpoint)
+        except Exception as exc:
+            log.warning("ledger checkpoint failed: %s", _describe(exc))
+        else:
+            self.checkpoints += 1
+            if self.on_checkpoint is not None:
+                with contextlib.suppress(Exception):
+                    self.on_checkpoint(time.perf_counter() - began)
+        self._wal.checkpointed(complete)
+
+    def _fail_all(self, items: list[_Queued], reason: str) -> None:
+        for item in items:
+            if not item.future.done():
+                item.future.set_exception(LedgerError(reason))
 
 
 class _Busy(Exception):
     """Another connection holds the database's write lock."""
 
 
-def _log_checkpoint_failure(future: asyncio.Future[None]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.warning("ledger checkpoint failed: %s", future.exception())
+def _is_busy(exc: Exception) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None) or 0
+    return isinstance(exc, sqlite3.OperationalError) and code & 0xFF in (
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+    )
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    with contextlib.suppress(Exception):
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+
+
+def _describe(exc: BaseException) -> str:
+    """An error for logs and /health: its type and message, kept short."""
+    text = str(exc) or "no message"
+    if not isinstance(exc, (LedgerError, sqlite3.Error)):
+        text = f"{type(exc).__name__}: {text}"
+    return text[:300]
 
 
 @functools.lru_cache(maxsize=64)

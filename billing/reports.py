@@ -6,8 +6,12 @@ block the writer)."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import re
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -24,6 +28,39 @@ GROUPS = {
 }
 
 
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,400}")
+
+
+class BadCursor(ValueError):
+    """An `after` that is not a cursor this store's pages return."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPage:
+    rows: list[dict[str, Any]]
+    next: str | None  # the cursor after the last row (None for an empty page)
+
+
+def encode_cursor(store: str, *position: str) -> str:
+    """An opaque cursor: a page's position, meaningful only to `store`'s reports."""
+    text = "\n".join((store, *position))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str, store: str, size: int) -> list[str]:
+    """The position in a cursor made by `encode_cursor(store, ...)` with `size` parts."""
+    if not _CURSOR.fullmatch(raw):
+        raise BadCursor(raw)
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise BadCursor(raw) from None
+    parts = text.split("\n")
+    if len(parts) != size + 1 or parts[0] != store:
+        raise BadCursor(raw)
+    return parts[1:]
+
+
 class Reports(Protocol):
     """What the admin API reads from a ledger: SQLite's or Firestore's."""
 
@@ -33,7 +70,7 @@ class Reports(Protocol):
 
     async def page(
         self, *, user_id: str | None, kind: str | None, after: str | None, limit: int
-    ) -> list[dict[str, Any]]: ...
+    ) -> LedgerPage: ...
 
     async def key_stats(self, key_ids: list[str]) -> dict[str, tuple[int, str | None]]: ...
 
@@ -92,9 +129,14 @@ class LedgerReports:
 
     async def page(
         self, *, user_id: str | None, kind: str | None, after: str | None, limit: int
-    ) -> list[dict[str, Any]]:
-        """Ledger rows in (created_at, request_id) order, after a cursor."""
-        where, args = [], []
+    ) -> LedgerPage:
+        """Ledger rows in commit order, after a cursor: by rowid, which SQLite gives
+        each new row as one more than the largest so far; rows are never deleted,
+        and writers take turns, so a row committed later always has a larger rowid
+        than every row a reader could already see. (A VACUUM may renumber rowids,
+        in the same order: cursors taken before one are not valid after it.)"""
+        where: list[str] = []
+        args: list[str | int] = []
         if user_id:
             where.append("user_id = ?")
             args.append(user_id)
@@ -102,18 +144,21 @@ class LedgerReports:
             where.append("kind = ?")
             args.append(kind)
         if after:
-            created, _, request_id = after.partition("|")
-            where.append("(created_at > ? OR (created_at = ? AND request_id > ?))")
-            args += [created, created, request_id]
-        sql = "SELECT * FROM ledger"
+            (seq,) = decode_cursor(after, "sqlite", 1)
+            if not seq.isdigit() or len(seq) > 19:
+                raise BadCursor(after)
+            where.append("rowid > ?")
+            args.append(int(seq))
+        sql = "SELECT rowid AS seq, * FROM ledger"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at, request_id LIMIT ?"
+        sql += " ORDER BY rowid LIMIT ?"
 
         def work(db: sqlite3.Connection) -> list[dict[str, Any]]:
             return [dict(row) for row in db.execute(sql, (*args, limit))]
 
-        return await self._read(work)
+        rows = await self._read(work)
+        return LedgerPage(rows, encode_cursor("sqlite", str(rows[-1]["seq"])) if rows else None)
 
     async def key_stats(self, key_ids: list[str]) -> dict[str, tuple[int, str | None]]:
         """Per key id: (nano-USD charged, time of the last charge)."""

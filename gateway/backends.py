@@ -28,9 +28,13 @@ def make_ledger(settings: Settings) -> Ledger:
             flush_seconds=settings.ledger_flush_seconds,
             max_batch=settings.ledger_max_batch,
             synchronous=settings.ledger_sync,
+            busy_timeout=settings.ledger_busy_timeout,
         )
     return SqliteLedger(
-        settings.database, max_batch=settings.ledger_max_batch, synchronous=settings.ledger_sync
+        settings.database,
+        max_batch=settings.ledger_max_batch,
+        synchronous=settings.ledger_sync,
+        busy_timeout=settings.ledger_busy_timeout,
     )
 
 

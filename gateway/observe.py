@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from billing.ledger import LedgerHealth
 from billing.pricing import usd
 
 request_log = logging.getLogger("gateway.requests")
@@ -34,6 +35,7 @@ request_log = logging.getLogger("gateway.requests")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _COMMIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1)
+_CHECKPOINT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
 @dataclass(slots=True)
@@ -129,6 +131,11 @@ class Metrics:
             "gateway_ledger_commit_seconds", "Time of one ledger commit.",
             buckets=_COMMIT_BUCKETS, registry=r,
         )  # fmt: skip
+        self.ledger_checkpoint = Histogram(
+            "gateway_ledger_checkpoint_seconds",
+            "Time the ledger writer waited for a WAL checkpoint (rows queue meanwhile).",
+            buckets=_CHECKPOINT_BUCKETS, registry=r,
+        )  # fmt: skip
         self.sync_runs = Counter(
             "gateway_sync_runs", "Provider sync runs, by provider and outcome.",
             ["provider", "outcome"], registry=r,
@@ -153,6 +160,13 @@ class Metrics:
     def ledger_batch_written(self, rows: int, seconds: float) -> None:
         self.ledger_batch.observe(rows)
         self.ledger_commit.observe(seconds)
+
+    def ledger_checkpointed(self, seconds: float) -> None:
+        self.ledger_checkpoint.observe(seconds)
+
+    def watch_ledger(self, state: Callable[[], tuple[bool, LedgerHealth]]) -> None:
+        """Report the ledger's state at each scrape: (started, its health)."""
+        self.registry.register(_LedgerCollector(state))
 
     def finished(self, record: RequestRecord, known: Callable[[str, str], tuple[str, str]]) -> None:
         """Count a finished request; `known` bounds its model and provider labels."""
@@ -218,3 +232,58 @@ class _CacheCollector(Collector):
         age = GaugeMetricFamily("gateway_snapshot_age_seconds", "Age of the config snapshot.")
         age.add_metric([], stats.get("snapshot_age_seconds", 0))
         yield age
+
+
+class _LedgerCollector(Collector):
+    """Whether the ledger writes, and what failed, read when Prometheus scrapes."""
+
+    def __init__(self, state: Callable[[], tuple[bool, LedgerHealth]]) -> None:
+        self._state = state
+
+    def collect(self) -> Iterator[Any]:
+        started, health = self._state()
+        for family, value in (
+            (
+                GaugeMetricFamily(
+                    "gateway_ledger_up", "1 while the ledger writes rows, 0 while it cannot."
+                ),
+                int(started and health.healthy),
+            ),
+            (
+                CounterMetricFamily(
+                    "gateway_ledger_failures", "Ledger batches of which no row could be written."
+                ),
+                health.failed_batches,
+            ),
+            (
+                CounterMetricFamily(
+                    "gateway_ledger_failed_rows", "Ledger rows not written (each one answered 503)."
+                ),
+                health.failed_rows,
+            ),
+            (
+                CounterMetricFamily(
+                    "gateway_ledger_writer_restarts",
+                    "Times the ledger writer stopped and was restarted.",
+                ),
+                health.writer_restarts,
+            ),
+            (
+                GaugeMetricFamily(
+                    "gateway_ledger_queued_rows", "Ledger rows waiting to be written."
+                ),
+                health.queued,
+            ),
+            (
+                GaugeMetricFamily(
+                    "gateway_ledger_oldest_queued_seconds", "Age of the oldest row waiting."
+                ),
+                health.oldest_queued_seconds,
+            ),
+            (
+                GaugeMetricFamily("gateway_ledger_wal_bytes", "Size of the ledger's WAL file."),
+                health.wal_bytes,
+            ),
+        ):
+            family.add_metric([], value)
+            yield family

@@ -192,6 +192,8 @@ async def running(
     )
     upstream.timeouts_for = _provider_timeouts(cache, settings)
     ledger.on_batch = services.metrics.ledger_batch_written
+    ledger.on_checkpoint = services.metrics.ledger_checkpointed
+    metrics.watch_ledger(lambda: (services.ledger_ready, ledger.health()))
     await upstream.start()
     if not await cache.refresh():
         log.error("config store unavailable at start-up; serving built-in defaults")

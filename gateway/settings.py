@@ -98,6 +98,8 @@ class Settings:
     access_log: bool = True
     ledger_max_batch: int = 512
     ledger_sync: str = "normal"  # "normal" (survives a process crash) or "full" (a power loss)
+    # How long a ledger write waits for another connection's lock before its batch fails.
+    ledger_busy_timeout: float = 5.0
     max_retry_wait: float = 2.0  # longest Retry-After honoured before trying the same model again
     cooldown_failures: int = 3  # failures of one provider within the window...
     cooldown_window: float = 60.0
@@ -168,6 +170,9 @@ class Settings:
             access_log=_flag(env, "GATEWAY_ACCESS_LOG", True),
             ledger_max_batch=int(_number(env, "GATEWAY_LEDGER_MAX_BATCH", 512, minimum=1)),
             ledger_sync=_choice(env, "GATEWAY_LEDGER_SYNC", ("normal", "full")),
+            ledger_busy_timeout=_number(
+                env, "GATEWAY_LEDGER_BUSY_TIMEOUT_SECONDS", 5.0, minimum=0.001
+            ),
             max_retry_wait=_number(env, "GATEWAY_MAX_RETRY_WAIT_SECONDS", 2.0),
             cooldown_failures=int(_number(env, "GATEWAY_COOLDOWN_FAILURES", 3, minimum=1)),
             cooldown_window=_number(env, "GATEWAY_COOLDOWN_WINDOW_SECONDS", 60.0),

@@ -1,7 +1,7 @@
 """Admin routes over the ledger: usage, the rows themselves, and reconciliation.
 
 GET /admin/usage?from=&to=&group_by=user,key,model,provider,day
-GET /admin/ledger?user=&kind=&after=&limit=      pages in time order
+GET /admin/ledger?user=&kind=&after=&limit=      pages in commit order
 GET /admin/reconcile                             every balance against its ledger
 """
 
@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from billing.ledger import LedgerError
 from billing.pricing import usd
-from billing.reports import GROUPS
+from billing.reports import GROUPS, BadCursor
 from config_store.documents import parse_moment
 from config_store.router_config import ConfigInvalid
 from gateway.api.admin import admin_services, invalid
@@ -65,19 +65,25 @@ async def ledger(request: Request) -> Response:
         raise bad_request("'limit' must be an integer from 1 to 1000.", param="limit")
     limit = int(raw_limit)
     try:
-        rows = await services.reports.page(
+        page = await services.reports.page(
             user_id=request.query_params.get("user") or None,
             kind=kind,
             after=request.query_params.get("after") or None,
             limit=limit,
         )
+    except BadCursor:
+        raise bad_request(
+            "'after' takes the 'next' cursor of an earlier page.",
+            param="after",
+            code="invalid_cursor",
+        ) from None
     except LedgerError as exc:
         raise unavailable(str(exc), code="store_error") from exc
-    for row in rows:
+    for row in page.rows:
         row["amount_usd"] = usd(row["amount_nano"])
-    last = rows[-1] if len(rows) == limit else None
-    cursor = f"{last['created_at']}|{last['request_id']}" if last else None
-    return JSON({"object": "list", "data": rows, "next": cursor})
+    # `next` follows the last row even on a short page: rows committed later come
+    # after it, so a client can keep reading from there.
+    return JSON({"object": "list", "data": page.rows, "next": page.next})
 
 
 async def reconcile(request: Request) -> Response:

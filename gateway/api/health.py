@@ -1,10 +1,12 @@
-"""GET /health: 200 while the gateway can serve paid requests, 503 while it cannot;
-with the store's reachability, the snapshot's age and source, the ledger, the
+"""GET /health: 200 while the gateway can serve paid requests, 503 while it cannot
+(the store is unreachable, or the ledger cannot write its rows); with the
+store's reachability, the snapshot's age and source, the ledger's state, the
 providers cooling down and the model sync's status per provider.
 GET /metrics: Prometheus text format."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -23,7 +25,9 @@ async def metrics(request: Request) -> Response:
 async def health(request: Request) -> Response:
     services = services_of(request)
     snapshot = services.cache.snapshot
-    serving = services.cache.store_ok and services.ledger_ready
+    ledger = services.ledger.health()
+    writing = services.ledger_ready and ledger.healthy
+    serving = services.cache.store_ok and writing
     age = (datetime.now(UTC) - snapshot.loaded_at).total_seconds()
     return JSON(
         {
@@ -31,8 +35,10 @@ async def health(request: Request) -> Response:
             "store": {"source": snapshot.source, "reachable": services.cache.store_ok},
             "ledger": {
                 "ready": services.ledger_ready,
+                "writing": writing,
                 "batches": services.ledger.batches,
                 "rows": services.ledger.rows,
+                **asdict(ledger),
             },
             "snapshot_age_seconds": round(age, 3),
             "active_models": len(snapshot.active_models),
