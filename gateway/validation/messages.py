@@ -76,8 +76,8 @@ def _block(block: Any, param: str, role: str) -> None:
     if kind not in BLOCKS[role]:
         raise invalid(
             field(param, "type"),
-            f"A '{kind}' block is not supported in a {role} turn; "
-            f"the gateway takes {', '.join(BLOCKS[role])}.",
+            f"'{field(param, 'type')}': a '{kind}' block is not supported in a {role} "
+            f"turn; the gateway takes {', '.join(BLOCKS[role])}.",
             "unsupported_block",
         )
     if kind == "text":
