@@ -6,17 +6,21 @@ them and goes on."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from billing.tokens import TokenCounter
 from config_store.schema import EPOCH, ModelConfig, Provider
 from gateway.providers.base import Listed
 from gateway.sync import plan_discovery
 from tests.admin_client import Admin, error_of, fingerprint
+from tests.fakes.openai_upstream import FakeOpenAI
 from tests.harness import GatewayServer
 
 MODEL = {
@@ -26,6 +30,23 @@ MODEL = {
     "context_window_size": 1000,
     "max_output_tokens": 100,
 }
+
+
+@pytest.fixture(scope="module")
+def shared(
+    tmp_path_factory: pytest.TempPathFactory,
+    counter: TokenCounter,
+    tiktoken_dir: Path,
+    fake_openai_server: FakeOpenAI,
+) -> Iterator[GatewayServer]:
+    """One gateway for the tests whose requests are all refused."""
+    env = {
+        "OPENAI_BASE_URL": fake_openai_server.base_url,
+        "OPENAI_API_KEY": fake_openai_server.api_key,
+        "TIKTOKEN_CACHE_DIR": str(tiktoken_dir),
+    }
+    with GatewayServer(tmp_path_factory.mktemp("admin-inputs"), counter, env) as server:
+        yield server
 
 
 @pytest.mark.parametrize("bad", ["", "trailing\n", " lead", "a b", "x" * 300, "é"])
@@ -40,14 +61,28 @@ MODEL = {
     ],
 )
 def test_ids_are_never_empty_and_match_their_whole_pattern(
-    gateway: GatewayServer, bad: str, path: str, document: dict[str, Any], param: str
+    shared: GatewayServer, bad: str, path: str, document: dict[str, Any], param: str
 ):
-    admin = Admin(gateway)
-    before = fingerprint(gateway)
+    admin = Admin(shared)
+    before = fingerprint(shared)
     response = admin.post(path, {**document, param: bad})
     assert response.status_code == 400, response.text
     assert (error_of(response)["param"], error_of(response)["code"]) == (param, "invalid_value")
-    assert fingerprint(gateway) == before
+    assert fingerprint(shared) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "document"),
+    [
+        ("/admin/providers", {"id": [], "kind": "mock"}),
+        ("/admin/tiers", {"id": ["t"], "name": "T", "markup_percent": "1"}),
+    ],
+)
+def test_an_id_that_is_not_a_string_is_400(shared: GatewayServer, path: str, document: Any):
+    """Found by fuzzing: the duplicate check hashed the id and answered 500."""
+    response = Admin(shared).post(path, document)
+    assert response.status_code == 400, response.text
+    assert (error_of(response)["param"], error_of(response)["code"]) == ("id", "invalid_value")
 
 
 def test_optional_names_may_still_be_left_empty(gateway: GatewayServer):
@@ -177,8 +212,8 @@ def test_fifty_concurrent_admin_writes_all_succeed(gateway: GatewayServer):
     assert gateway.query("SELECT count(*) FROM config_history WHERE entity = 'model'")[0][0] == 10
 
 
-def test_a_history_id_too_long_for_sqlite_is_404(gateway: GatewayServer):
-    admin = Admin(gateway)
+def test_a_history_id_too_long_for_sqlite_is_404(shared: GatewayServer):
+    admin = Admin(shared)
     for response in (
         admin.get("/admin/history/99999999999999999999999"),
         admin.post("/admin/history/99999999999999999999999/rollback"),
