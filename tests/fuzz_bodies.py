@@ -117,12 +117,16 @@ def mutated(data: st.DataObject, base: dict[str, Any]) -> Any:
 
 
 def encoded(data: st.DataObject, body: Any) -> bytes:
-    """The body as JSON, now and then cut short or not JSON at all."""
+    """The body as JSON, now and then cut short, not JSON at all, or with a
+    value nested around the depth JSON libraries stop at."""
     raw = json.dumps(body).encode()
-    match data.draw(st.sampled_from(("json",) * 18 + ("cut", "garbage"))):
+    match data.draw(st.sampled_from(("json",) * 17 + ("cut", "garbage", "deep"))):
         case "cut":
             return raw[: len(raw) // 2]
         case "garbage":
             return b"\xff\xfe{nope"
+        case "deep" if raw.startswith(b"{") and len(raw) > 2:
+            depth = data.draw(st.sampled_from((200, 254, 255, 300, 1000, 1100)))
+            return b'{"deep": ' + b"[" * depth + b"]" * depth + b", " + raw[1:]
         case _:
             return raw

@@ -15,6 +15,11 @@ from gateway.validation.fields import boolean, integer, invalid, mapping, requir
 COMPLETION_DEFAULT_MAX_TOKENS = 16
 
 
+# orjson reads JSON nested up to 1024 levels deep but writes only 254, and the
+# gateway writes a body out again (to a provider, or to count its tokens).
+MAX_DEPTH = 254
+
+
 def parse_body(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
@@ -25,7 +30,23 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         ) from None
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_json")
+    if _too_deep(raw, body):
+        raise bad_request(
+            f"The JSON body is nested more than {MAX_DEPTH} levels deep.", code="invalid_json"
+        )
     return body
+
+
+def _too_deep(raw: bytes, body: dict[str, Any]) -> bool:
+    # Fewer brackets than levels cannot nest that deep; counting them is cheap,
+    # so only a body with that many is written out to see.
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False
+    try:
+        orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        return True
+    return False
 
 
 def model_name(body: Mapping[str, Any]) -> str:
