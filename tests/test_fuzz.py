@@ -295,6 +295,21 @@ ADMIN: tuple[tuple[str, str, Any], ...] = (
     ("PUT", "/admin/router/config", {"multipliers": {"simple": 0.7}, "chain_length": 3}),
     ("PUT", "/admin/router/profiles/mock-1", {"quality": 50, "speed_tier": "fast"}),
     ("POST", "/admin/router/simulate", {"messages": [{"role": "user", "content": "hi"}]}),
+    (
+        "POST",
+        "/admin/prices/import?format=per_1m&dry_run=true",
+        {"mock-1": {"input": "0.15", "output": "0.60"}, "openai": {"gpt-4o": {"input": 2.5}}},
+    ),
+    (
+        "POST",
+        "/admin/prices/import?format=litellm",
+        {"mock-1": {"input_cost_per_token": 1.5e-7, "output_cost_per_token": 6e-7}},
+    ),
+    (
+        "POST",
+        "/admin/prices/import?format=openrouter&dry_run=true",
+        {"data": [{"id": "mock/mock-1", "pricing": {"prompt": "0.00000015", "completion": "0"}}]},
+    ),
 )
 
 
