@@ -50,20 +50,20 @@ def _too_deep(raw: bytes, body: dict[str, Any]) -> bool:
 
 
 def model_name(body: Mapping[str, Any]) -> str:
-    return required_string(body.get("model"), "model", nonempty=True)
+    return required_string(body, "model", nonempty=True)
 
 
 def output_cap(body: Mapping[str, Any], name: str) -> int | None:
     """`max_tokens` or `max_completion_tokens`: a positive integer, if given."""
-    return integer(body.get(name), name, 1)
+    return integer(body, name, "", 1)
 
 
 def stream_flags(body: Mapping[str, Any]) -> bool:
     """`stream` and `stream_options` (which the gateway reads for `include_usage`)."""
-    options = mapping(body.get("stream_options"), "stream_options")
+    options = mapping(body, "stream_options")
     if options is not None:
-        boolean(options.get("include_usage"), "stream_options.include_usage")
-    return bool(boolean(body.get("stream"), "stream"))
+        boolean(options, "include_usage", "stream_options")
+    return bool(boolean(body, "stream"))
 
 
 def validate_embedding(body: Mapping[str, Any]) -> tuple[str, list[Any]]:

@@ -9,14 +9,15 @@ from typing import Any
 
 from gateway.validation.body import model_name, output_cap, stream_flags
 from gateway.validation.fields import (
+    Obj,
     array,
     choice,
-    field,
+    element,
     integer,
     invalid,
-    item,
     mapping,
     number,
+    path,
     required_array,
     required_choice,
     required_mapping,
@@ -27,117 +28,103 @@ from gateway.validation.fields import (
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 TOOL_CHOICES = ("none", "auto", "required")
+FUNCTION = ("function",)
 MAX_STOP = 4
 MAX_N = 128
 
 
-def validate_chat(body: Mapping[str, Any]) -> tuple[str, list[Any], int | None, bool]:
+def validate_chat(body: Obj) -> tuple[str, list[Any], int | None, bool]:
     """(model, messages, max_tokens, stream) of a valid request; a 400 naming
     the first field that is not."""
     model = model_name(body)
-    messages = required_array(body.get("messages"), "messages", nonempty=True)
+    messages = required_array(body, "messages", nonempty=True)
     for index, message in enumerate(messages):
-        _message(message, item("messages", index))
-    _tools(body.get("tools"))
-    _functions(body.get("functions"))
-    _tool_choice(body.get("tool_choice"))
-    stop = body.get("stop")
-    if not isinstance(stop, str):
-        strings(stop, "stop", most=MAX_STOP)
-    integer(body.get("n"), "n", 1, MAX_N)
-    number(body.get("temperature"), "temperature", 0, 2)
-    number(body.get("top_p"), "top_p", 0, 1)
-    _response_format(body.get("response_format"))
+        _message(message, f"messages[{index}]")
+    for index, tool in enumerate(array(body, "tools")):
+        where = f"tools[{index}]"
+        tool = element(tool, where)
+        required_choice(tool, "type", where, FUNCTION)
+        _function(required_mapping(tool, "function", where), f"{where}.function")
+    for index, function in enumerate(array(body, "functions")):  # the legacy form of tools
+        _function(element(function, f"functions[{index}]"), f"functions[{index}]")
+    _tool_choice(body)
+    if not isinstance(body.get("stop"), str):
+        strings(body, "stop", most=MAX_STOP)
+    integer(body, "n", "", 1, MAX_N)
+    number(body, "temperature", "", 0, 2)
+    number(body, "top_p", "", 0, 1)
+    _response_format(body)
     stream = stream_flags(body)
     max_tokens = output_cap(body, "max_completion_tokens")
     legacy = output_cap(body, "max_tokens")
     return model, messages, max_tokens if max_tokens is not None else legacy, stream
 
 
-def _message(message: Any, param: str) -> None:
+def _message(message: Any, where: str) -> None:
     if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
-        raise invalid(param, f"'{param}' must be an object with a string 'role'.")
-    role = choice(message["role"], field(param, "role"), ROLES)
+        raise invalid(where, f"'{where}' must be an object with a string 'role'.")
+    role = required_choice(message, "role", where, ROLES)
     content = message.get("content")
-    if not isinstance(content, str):
-        parts = array(content, field(param, "content"))
-        for index, part in enumerate(parts or ()):
-            _part(part, item(field(param, "content"), index))
-    string(message.get("name"), field(param, "name"))
-    calls = array(message.get("tool_calls"), field(param, "tool_calls"))
-    for index, call in enumerate(calls or ()):
-        _tool_call(call, item(field(param, "tool_calls"), index))
+    if content is not None and not isinstance(content, str):
+        for index, part in enumerate(required_array(message, "content", where)):
+            _part(part, f"{where}.content[{index}]")
+    string(message, "name", where)
+    for index, call in enumerate(array(message, "tool_calls", where)):
+        _tool_call(call, f"{where}.tool_calls[{index}]")
     if role == "tool":
-        required_string(message.get("tool_call_id"), field(param, "tool_call_id"))
+        required_string(message, "tool_call_id", where)
     else:
-        string(message.get("tool_call_id"), field(param, "tool_call_id"))
+        string(message, "tool_call_id", where)
 
 
-def _part(part: Any, param: str) -> None:
+def _part(part: Any, where: str) -> None:
     """A content part: `text` and `image_url` parts are read here; other kinds
     (audio, files, ...) pass through as they are."""
     if not isinstance(part, Mapping):
-        raise invalid(param, f"'{param}' must be an object with a string 'type'.")
-    kind = required_string(part.get("type"), field(param, "type"))
+        raise invalid(where, f"'{where}' must be an object with a string 'type'.")
+    kind = required_string(part, "type", where)
     if kind == "text":
-        required_string(part.get("text"), field(param, "text"))
+        required_string(part, "text", where)
     elif kind == "image_url":
         image = part.get("image_url")
         if isinstance(image, str):
             return
         if not isinstance(image, Mapping) or not isinstance(image.get("url"), str):
-            raise invalid(
-                field(param, "image_url"),
-                f"'{field(param, 'image_url')}' must be a URL string or an object "
-                "with a string 'url'.",
-            )
+            at = path(where, "image_url")
+            raise invalid(at, f"'{at}' must be a URL string or an object with a string 'url'.")
 
 
-def _tool_call(call: Any, param: str) -> None:
-    call = required_mapping(call, param)
-    required_string(call.get("id"), field(param, "id"))
-    required_choice(call.get("type"), field(param, "type"), ("function",))
-    function = required_mapping(call.get("function"), field(param, "function"))
-    required_string(function.get("name"), field(param, "function.name"))
-    required_string(function.get("arguments"), field(param, "function.arguments"))
+def _tool_call(call: Any, where: str) -> None:
+    call = element(call, where)
+    required_string(call, "id", where)
+    required_choice(call, "type", where, FUNCTION)
+    function = required_mapping(call, "function", where)
+    required_string(function, "name", f"{where}.function")
+    required_string(function, "arguments", f"{where}.function")
 
 
-def _function(function: Any, param: str) -> None:
+def _function(function: Obj, where: str) -> None:
     """A tool's function (or a legacy `functions` entry): name, description, parameters."""
-    function = required_mapping(function, param)
-    required_string(function.get("name"), field(param, "name"), nonempty=True)
-    string(function.get("description"), field(param, "description"))
-    mapping(function.get("parameters"), field(param, "parameters"))
+    required_string(function, "name", where, nonempty=True)
+    string(function, "description", where)
+    mapping(function, "parameters", where)
 
 
-def _tools(tools: Any) -> None:
-    for index, tool in enumerate(array(tools, "tools") or ()):
-        param = item("tools", index)
-        tool = required_mapping(tool, param)
-        required_choice(tool.get("type"), field(param, "type"), ("function",))
-        _function(tool.get("function"), field(param, "function"))
-
-
-def _functions(functions: Any) -> None:
-    for index, function in enumerate(array(functions, "functions") or ()):
-        _function(function, item("functions", index))
-
-
-def _tool_choice(value: Any) -> None:
-    if value is None or isinstance(value, str):
-        choice(value, "tool_choice", TOOL_CHOICES)
+def _tool_choice(body: Obj) -> None:
+    if body.get("tool_choice") is None or isinstance(body["tool_choice"], str):
+        choice(body, "tool_choice", "", TOOL_CHOICES)
         return
-    chosen = required_mapping(value, "tool_choice")
-    required_choice(chosen.get("type"), "tool_choice.type", ("function",))
-    function = required_mapping(chosen.get("function"), "tool_choice.function")
-    required_string(function.get("name"), "tool_choice.function.name", nonempty=True)
+    chosen = required_mapping(body, "tool_choice")
+    required_choice(chosen, "type", "tool_choice", FUNCTION)
+    function = required_mapping(chosen, "function", "tool_choice")
+    required_string(function, "name", "tool_choice.function", nonempty=True)
 
 
-def _response_format(value: Any) -> None:
-    response_format = mapping(value, "response_format")
+def _response_format(body: Obj) -> None:
+    response_format = mapping(body, "response_format")
     if response_format is None:
         return
-    required_string(response_format.get("type"), "response_format.type", nonempty=True)
-    schema = mapping(response_format.get("json_schema"), "response_format.json_schema")
+    required_string(response_format, "type", "response_format", nonempty=True)
+    schema = mapping(response_format, "json_schema", "response_format")
     if schema is not None:
-        mapping(schema.get("schema"), "response_format.json_schema.schema")
+        mapping(schema, "schema", "response_format.json_schema")
