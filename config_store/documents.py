@@ -49,7 +49,10 @@ class Fields:
         return name in self.document
 
     def text(self, name: str, default: str | None = None, *, pattern: re.Pattern[str] | None = None,
-             choices: tuple[str, ...] = (), limit: int = 2000) -> str:  # fmt: skip
+             allow_empty: bool = False, choices: tuple[str, ...] = (), limit: int = 2000
+             ) -> str:  # fmt: skip
+        """A string; with a `pattern`, the whole of it must match (an id is never
+        empty), unless `allow_empty` lets "" stand for "not set"."""
         value = self.document.get(name, default)
         if value is None:
             raise ConfigInvalid(f"'{name}' is required.", name)
@@ -57,8 +60,13 @@ class Fields:
             raise ConfigInvalid(f"'{name}' must be a string.", name)
         if choices and value not in choices:
             raise ConfigInvalid(f"'{name}' must be one of {', '.join(choices)}.", name)
-        if pattern is not None and value and not pattern.match(value):
-            raise ConfigInvalid(f"'{name}' has characters or a length that are not allowed.", name)
+        if pattern is not None and not (allow_empty and value == ""):
+            if not value:
+                raise ConfigInvalid(f"'{name}' must not be empty.", name)
+            if not pattern.fullmatch(value):
+                raise ConfigInvalid(
+                    f"'{name}' has characters or a length that are not allowed.", name
+                )
         if len(value) > limit:
             raise ConfigInvalid(f"'{name}' is longer than {limit} characters.", name)
         return value
@@ -177,8 +185,8 @@ def provider_from_json(document: Any, *, id: str | None = None) -> Provider:
         id=provider_id,
         kind=f.text("kind", None, choices=PROVIDER_KINDS),
         base_url=f.text("base_url", ""),
-        api_key_env=f.text("api_key_env", "", pattern=_ENV),
-        base_url_env=f.text("base_url_env", "", pattern=_ENV),
+        api_key_env=f.text("api_key_env", "", pattern=_ENV, allow_empty=True),
+        base_url_env=f.text("base_url_env", "", pattern=_ENV, allow_empty=True),
         api_key=f.text("api_key", "", limit=4000),
         enabled=f.boolean("enabled", True),
         display_name=f.text("display_name", "", limit=200),
@@ -232,7 +240,7 @@ def model_from_json(document: Any, *, id: str, created_at: datetime) -> ModelCon
     model_id = f.text("model_id", None, pattern=_NAME, limit=200)
     if model_id == "auto" or model_id.startswith("auto:"):
         raise ConfigInvalid("'auto' and 'auto:*' are the router's names.", "model_id")
-    row_id = f.text("id", id, limit=64)
+    row_id = f.text("id", id, pattern=_NAME, limit=64)
     if row_id != id:
         raise ConfigInvalid("'id' cannot be changed.", "id")
     window = f.integer("context_window_size", None, 1, 100_000_000)

@@ -64,7 +64,7 @@ from config_store.schema import (
     Provider,
     User,
 )
-from config_store.store import NotFound, StoreError, StoreUnavailable
+from config_store.store import Invalid, NotFound, StoreError, StoreUnavailable
 
 log = logging.getLogger("gateway.store")
 T = TypeVar("T")
@@ -283,6 +283,8 @@ class FirestoreStore:
             raise StoreUnavailable("Firestore did not answer in 30 s") from exc
         except google_errors.ServiceUnavailable as exc:
             raise StoreUnavailable(f"Firestore is unavailable: {exc}") from exc
+        except ConfigInvalid as exc:
+            raise Invalid(f"invalid document: {exc}", exc.param) from exc
         except _ERRORS as exc:
             raise StoreError(f"Firestore: {exc}") from exc
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
@@ -37,7 +38,7 @@ from config_store.schema import (
     Provider,
     User,
 )
-from config_store.store import Conflict, NotFound, StoreError, StoreUnavailable
+from config_store.store import Conflict, Invalid, NotFound, StoreError, StoreUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger("gateway.store")
@@ -221,11 +222,18 @@ def _api_key(row: sqlite3.Row) -> ApiKey:
 
 class SqliteStore:
     """One aiosqlite connection; the file is opened in WAL mode so that the
-    ledger writer's connection and this one never block each other's reads."""
+    ledger writer's connection and this one never block each other's reads.
+
+    SQLite has one transaction per connection, so every use of it goes through
+    `_run`, one at a time: concurrent admin writes (and the snapshot load's
+    read transaction) wait their turn instead of failing with "cannot start a
+    transaction within a transaction", and a read never sees another
+    coroutine's transaction half done."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
 
     @property
     def source(self) -> str:
@@ -257,19 +265,23 @@ class SqliteStore:
         self._db = db
 
     async def close(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await db.close()
+        async with self._lock:  # never under a transaction still running
+            if self._db is not None:
+                db, self._db = self._db, None
+                await db.close()
 
     async def _run(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        if self._db is None:
-            raise StoreUnavailable("the SQLite store is not open")
-        try:
-            return await work(self._db)
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(f"SQLite: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite: {exc}") from exc
+        async with self._lock:
+            if self._db is None:
+                raise StoreUnavailable("the SQLite store is not open")
+            try:
+                return await work(self._db)
+            except ConfigInvalid as exc:
+                raise Invalid(f"invalid document: {exc}", exc.param) from exc
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"SQLite: {exc}") from exc
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite: {exc}") from exc
 
     async def migrate(self) -> list[int]:
         async def work(db: aiosqlite.Connection) -> list[int]:

@@ -33,6 +33,15 @@ class NotFound(StoreError):
     """The entity to change or delete does not exist."""
 
 
+class Invalid(StoreError):
+    """A document to write does not validate (say, a row written by hand, or
+    before a rule existed, and now changed); `param` names the field."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
 class Conflict(StoreError):
     """The write would break a rule of the data: a duplicate id, or a row that
     others still refer to (a provider with models, a tier with users)."""

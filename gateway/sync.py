@@ -22,7 +22,13 @@ from decimal import Decimal
 from typing import Any
 
 from config_store.cache import ConfigCache
-from config_store.documents import model_to_json
+from config_store.documents import (
+    model_from_json,
+    model_to_json,
+    provider_from_json,
+    provider_to_json,
+)
+from config_store.router_config import ConfigInvalid
 from config_store.schema import ModelConfig, Provider, iso
 from config_store.store import StoreError
 from gateway.cron import Cron
@@ -46,6 +52,30 @@ class Plan:
     deprecated: list[ModelConfig] = field(default_factory=list)
     updated: list[ModelConfig] = field(default_factory=list)
     unchanged: int = 0
+    skipped: list[str] = field(default_factory=list)  # why each skipped row was
+
+
+def _listing_problem(item: Listed) -> str | None:
+    """What is wrong with a listing entry, if anything: a provider's listing is
+    foreign data, so its types are not taken on trust."""
+    if not isinstance(item.name, str) or not item.name:
+        return f"a listed model has no usable name ({str(item.name)[:60]!r})"
+    for name, value in (("context window", item.context_window), ("max output", item.max_output)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            return f"the listed model {item.name[:100]!r} has a {name} that is not an integer"
+        if value is not None and value < 0:
+            return f"the listed model {item.name[:100]!r} has a negative {name}"
+    return None
+
+
+def _row_problem(model: ModelConfig) -> str | None:
+    """Why a model row would not validate (an id stored before a rule existed,
+    or a name from a listing that no id may have), if it would not."""
+    try:
+        model_from_json(model_to_json(model), id=model.id, created_at=model.created_at)
+    except ConfigInvalid as exc:
+        return f"the model {model.model_id[:100]!r} is skipped: {exc}"
+    return None
 
 
 def plan_discovery(
@@ -56,9 +86,15 @@ def plan_discovery(
 ) -> Plan:
     """What a listing changes in our catalogue (pure)."""
     ours = [m for m in models.values() if m.provider == provider.id]
-    names = {item.name: item for item in listed}
-    known = {m.upstream_name for m in ours}
     plan = Plan()
+    names: dict[str, Listed] = {}
+    for item in listed:
+        problem = _listing_problem(item)
+        if problem is None:
+            names[item.name] = item
+        else:
+            plan.skipped.append(problem)
+    known = {m.upstream_name for m in ours}
     numbers = [int(m.id) for m in models.values() if m.id.isdigit()]
     next_id = max(numbers, default=0) + 1
     for name, item in sorted(names.items()):
@@ -68,34 +104,43 @@ def plan_discovery(
         if model_id in models:
             continue  # already recorded under the prefixed name
         window = item.context_window or 8192
-        plan.new.append(
-            ModelConfig(
-                id=str(next_id),
-                model_id=model_id,
-                provider=provider.id,
-                input_price_per_million=Decimal(0),
-                output_price_per_million=Decimal(0),
-                context_window_size=window,
-                max_output_tokens=min(item.max_output or 4096, window),
-                is_active=False,
-                created_at=now,
-                upstream_model="" if model_id == name else name,
-                tokenizer=_TOKENIZERS.get(provider.kind, "approx"),
-                note=f"discovered at {provider.id} on {now.date()}; needs a price",
-                mode=item.mode,
-                needs_price=True,
-            )
+        model = ModelConfig(
+            id=str(next_id),
+            model_id=model_id,
+            provider=provider.id,
+            input_price_per_million=Decimal(0),
+            output_price_per_million=Decimal(0),
+            context_window_size=window,
+            max_output_tokens=min(item.max_output or 4096, window),
+            is_active=False,
+            created_at=now,
+            upstream_model="" if model_id == name else name,
+            tokenizer=_TOKENIZERS.get(provider.kind, "approx"),
+            note=f"discovered at {provider.id} on {now.date()}; needs a price",
+            mode=item.mode,
+            needs_price=True,
         )
         next_id += 1
+        _add(plan, plan.new, model)
     for model in ours:
         listed_now = model.upstream_name in names
         if not listed_now and model.deprecated_at is None:
-            plan.deprecated.append(replace(model, deprecated_at=now))
+            _add(plan, plan.deprecated, replace(model, deprecated_at=now))
         elif listed_now and model.deprecated_at is not None:
-            plan.updated.append(replace(model, deprecated_at=None))
+            _add(plan, plan.updated, replace(model, deprecated_at=None))
         else:
             plan.unchanged += 1
     return plan
+
+
+def _add(plan: Plan, rows: list[ModelConfig], model: ModelConfig) -> None:
+    """A row to write, unless it would not validate: then it is skipped (and
+    said why), so that one bad row never stops the rest of the run."""
+    problem = _row_problem(model)
+    if problem is None:
+        rows.append(model)
+    else:
+        plan.skipped.append(problem)
 
 
 class Syncer:
@@ -171,6 +216,10 @@ class Syncer:
             "errors": [],
         }
         try:
+            provider_from_json(provider_to_json(provider))
+        except ConfigInvalid as exc:
+            return self._failed(result, began, f"the provider's stored settings are invalid: {exc}")
+        try:
             lister = self._listers[provider.kind]
             if provider.kind == "mock":
                 base_url, api_key = "", ""
@@ -188,12 +237,14 @@ class Syncer:
                 )
                 await self._cache.refresh()  # the next provider numbers its models after these
         except (GatewayError, StoreError) as exc:
-            result["status"] = "failed"
-            result["errors"] = [str(exc)]
-            self._metrics.sync_runs.labels(provider.id, "failed").inc()
-            log.warning("sync of %s failed: %s", provider.id, exc)
+            return self._failed(result, began, str(exc))
+        except Exception as exc:  # one provider's surprise must not end the run
+            log.error("sync of %s failed unexpectedly", provider.id, exc_info=exc)
+            return self._failed(result, began, f"unexpected error ({type(exc).__name__})")
         else:
             result.update(
+                status="partial" if plan.skipped else "ok",
+                errors=plan.skipped,
                 discovered=len(plan.new),
                 updated=len(plan.updated),
                 deprecated=len(plan.deprecated),
@@ -201,9 +252,20 @@ class Syncer:
                 new_models=[m.model_id for m in plan.new],
                 deprecated_models=[m.model_id for m in plan.deprecated],
             )
-            self._metrics.sync_runs.labels(provider.id, "ok").inc()
+            self._metrics.sync_runs.labels(provider.id, result["status"]).inc()
             self._metrics.models_discovered.labels(provider.id).inc(len(plan.new))
             self._metrics.models_deprecated.labels(provider.id).inc(len(plan.deprecated))
+        return self._timed(result, began)
+
+    def _failed(self, result: dict[str, Any], began: float, error: str) -> dict[str, Any]:
+        """A provider whose sync changed nothing, and why."""
+        result["status"] = "failed"
+        result["errors"] = [error]
+        self._metrics.sync_runs.labels(result["provider"], "failed").inc()
+        log.warning("sync of %s failed: %s", result["provider"], error)
+        return self._timed(result, began)
+
+    def _timed(self, result: dict[str, Any], began: float) -> dict[str, Any]:
         seconds = time.perf_counter() - began
         result["duration_seconds"] = round(seconds, 3)
         self._metrics.sync_duration.observe(seconds)

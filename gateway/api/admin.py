@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from config_store.router_config import ConfigInvalid
 from config_store.schema import HistoryEntry
-from config_store.store import ConfigStore, Conflict, NotFound, StoreError
+from config_store.store import ConfigStore, Conflict, Invalid, NotFound, StoreError
 from gateway.api.openai import JSON, services_of
 from gateway.auth import admin_name
 from gateway.errors import GatewayError, bad_request, invalid_api_key, unavailable
@@ -94,7 +94,11 @@ def writable_store(services: Services) -> ConfigStore:
 
 
 def store_failure(exc: StoreError) -> GatewayError:
-    """A store error as the admin's answer: 404, 409, or 503."""
+    """A store error as the admin's answer: 400, 404, 409, or 503."""
+    if isinstance(exc, Invalid):
+        return bad_request(
+            f"The change could not be saved: {exc}", param=exc.param, code="invalid_value"
+        )
     if isinstance(exc, NotFound):
         return GatewayError(404, str(exc), code="not_found")
     if isinstance(exc, Conflict):

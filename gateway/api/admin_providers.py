@@ -114,9 +114,10 @@ async def get_provider(request: Request) -> Response:
 async def create_provider(request: Request) -> Response:
     services = admin_services(request)
     document = await json_body(request)
-    if document.get("id") in services.cache.snapshot.providers:
+    provider_id = document.get("id")
+    if isinstance(provider_id, str) and provider_id in services.cache.snapshot.providers:
         raise bad_request(
-            f"A provider '{document['id']}' already exists.", param="id", code="duplicate"
+            f"A provider '{provider_id}' already exists.", param="id", code="duplicate"
         )
     plain = document.pop("api_key", None)
     try:
@@ -129,7 +130,16 @@ async def create_provider(request: Request) -> Response:
 
 
 def _with_key(provider: Provider, stored: str) -> Provider:
-    return provider_from_json({**provider_to_json(provider), "api_key": stored})
+    return _rebuilt(provider, api_key=stored)
+
+
+def _rebuilt(provider: Provider, **changes: Any) -> Provider:
+    """A stored provider with some fields changed, validated again: a row stored
+    before a rule existed is refused by name, never written as it is."""
+    try:
+        return provider_from_json({**provider_to_json(provider), **changes})
+    except ConfigInvalid as exc:
+        raise invalid(exc) from None
 
 
 async def update_provider(request: Request) -> Response:
@@ -175,7 +185,7 @@ async def disable_provider(request: Request) -> Response:
 async def _toggle(request: Request, enabled: bool) -> Response:
     services = admin_services(request)
     current = _provider(services, request)
-    provider = provider_from_json({**provider_to_json(current), "enabled": enabled})
+    provider = _rebuilt(current, enabled=enabled)
     return await _write_provider(services, request, provider)
 
 
@@ -218,10 +228,9 @@ async def get_tier(request: Request) -> Response:
 async def create_tier(request: Request) -> Response:
     services = admin_services(request)
     document = await json_body(request)
-    if document.get("id") in services.cache.snapshot.tiers:
-        raise bad_request(
-            f"A tier '{document['id']}' already exists.", param="id", code="duplicate"
-        )
+    tier_id = document.get("id")
+    if isinstance(tier_id, str) and tier_id in services.cache.snapshot.tiers:
+        raise bad_request(f"A tier '{tier_id}' already exists.", param="id", code="duplicate")
     try:
         tier = tier_from_json(document)
     except ConfigInvalid as exc:

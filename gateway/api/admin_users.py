@@ -177,7 +177,7 @@ async def _credit(request: Request, kind: str) -> Response:
             raise ConfigInvalid("'amount_usd' is required.", "amount_usd")
         amount = _nano(f.document["amount_usd"])
         reason = f.text("reason", "" if kind == "topup" else None, limit=500)
-        idempotency = f.text("idempotency_key", "", pattern=_ID)
+        idempotency = f.text("idempotency_key", "", pattern=_ID, allow_empty=True)
     except ConfigInvalid as exc:
         raise invalid(exc) from None
     if amount == 0 or (kind == "topup" and amount < 0):

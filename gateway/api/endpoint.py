@@ -16,6 +16,7 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.auth import authenticate
 from gateway.errors import GatewayError
 from gateway.observe import CURRENT, RequestRecord, request_log
 from gateway.services import Services
@@ -29,6 +30,13 @@ _INTERNAL = orjson.dumps(
     ).body()
 )
 log = logging.getLogger("gateway.errors")
+
+
+async def check_caller(services: Services, headers: Headers) -> None:
+    """Refuse a request without a valid key before its body is even parsed, so
+    that an unauthenticated caller learns nothing from the gateway's checks."""
+    await services.ensure_ledger()
+    authenticate(headers, services.cache.snapshot)
 
 
 async def read_body(receive: Receive) -> bytes:

@@ -49,6 +49,9 @@ def shown(entry: HistoryEntry) -> dict[str, Any]:
     return document
 
 
+_MAX_ID_DIGITS = 18
+
+
 def _int_param(request: Request, name: str, default: int | None, high: int) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -90,8 +93,10 @@ async def list_history(request: Request) -> Response:
 
 async def _entry(services: Services, request: Request) -> HistoryEntry:
     raw = request.path_params["entry"]
+    # An id is a SQLite integer: a longer number names no entry (and SQLite cannot take it).
+    known = raw.isascii() and raw.isdigit() and len(raw) <= _MAX_ID_DIGITS
     try:
-        entry = await services.cache.store.history_entry(int(raw)) if raw.isdigit() else None
+        entry = await services.cache.store.history_entry(int(raw)) if known else None
     except StoreError as exc:
         raise unavailable(f"The history could not be read: {exc}", code="store_error") from exc
     if entry is None:

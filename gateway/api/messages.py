@@ -2,6 +2,11 @@
 works against the gateway too. The request is translated to an OpenAI chat
 request, metered and routed like any other (to any provider), and the answer
 translated back: a message, or Anthropic's stream events.
+
+The key is checked first (no key, 401, whatever the body), then the whole
+Anthropic shape (`gateway.validation.messages`), and only then is anything
+translated. Errors are OpenAI-shaped, rendered by `ApiEndpoint` like every
+metered route's.
 """
 
 from __future__ import annotations
@@ -14,90 +19,90 @@ from starlette.datastructures import Headers
 from starlette.routing import Route
 
 from billing.pricing import Usage, usd
-from gateway.api.endpoint import ApiEndpoint, Reply
-from gateway.errors import GatewayError, bad_request
+from gateway.api.endpoint import ApiEndpoint, Reply, check_caller
+from gateway.errors import GatewayError
 from gateway.pipeline import Admitted, admit, complete, cost_headers, open_stream
 from gateway.providers.base import parse_arguments
 from gateway.services import Services
 from gateway.streaming import MeteredStream
-from gateway.validation import parse_body
+from gateway.validation import parse_body, validate_messages
 
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 _STOP |= {"content_filter": "refusal"}
 
 
 def _text(content: Any) -> str:
+    """A validated string or array of text blocks, as one string."""
     if isinstance(content, str):
         return content
-    blocks = content if isinstance(content, list) else []
-    return "".join(str(b.get("text", "")) for b in blocks if isinstance(b, Mapping))
+    return "".join(b["text"] for b in content or () if b["type"] == "text")
 
 
-def _user_parts(blocks: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(OpenAI content parts, tool messages) of an Anthropic user turn."""
+def _image_url(source: Mapping[str, Any]) -> str:
+    if source["type"] == "base64":
+        return f"data:{source['media_type']};base64,{source['data']}"
+    return str(source["url"])
+
+
+def _user_turn(blocks: list[Any]) -> list[dict[str, Any]]:
+    """An Anthropic user turn as OpenAI messages: its tool results first (each
+    answers the assistant turn just before), then the user's own content."""
     parts: list[dict[str, Any]] = []
-    tools: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
     for block in blocks:
-        kind = block.get("type") if isinstance(block, Mapping) else None
-        if kind == "text":
-            parts.append({"type": "text", "text": str(block.get("text", ""))})
-        elif kind == "image":
-            source = block.get("source") or {}
-            url = (
-                f"data:{source.get('media_type')};base64,{source.get('data')}"
-                if source.get("type") == "base64"
-                else str(source.get("url", ""))
-            )
-            parts.append({"type": "image_url", "image_url": {"url": url}})
-        elif kind == "tool_result":
-            tools.append(
+        if block["type"] == "text":
+            parts.append({"type": "text", "text": block["text"]})
+        elif block["type"] == "image":
+            parts.append({"type": "image_url", "image_url": {"url": _image_url(block["source"])}})
+        else:  # tool_result
+            results.append(
                 {
                     "role": "tool",
-                    "tool_call_id": str(block.get("tool_use_id", "")),
+                    "tool_call_id": block["tool_use_id"],
                     "content": _text(block.get("content")),
                 }
             )
-    return parts, tools
+    return results + ([{"role": "user", "content": parts}] if parts else [])
+
+
+def _assistant_turn(blocks: list[Any]) -> dict[str, Any]:
+    """An Anthropic assistant turn as one OpenAI message; thinking blocks are dropped."""
+    calls = [
+        {
+            "id": b["id"],
+            "type": "function",
+            "function": {"name": b["name"], "arguments": orjson.dumps(b["input"]).decode()},
+        }
+        for b in blocks
+        if b["type"] == "tool_use"
+    ]
+    text = _text(blocks)
+    turn: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
+    if calls:
+        turn["tool_calls"] = calls
+    return turn
+
+
+def _tool_choice(choice: Mapping[str, Any]) -> Any:
+    if choice["type"] == "tool":
+        return {"type": "function", "function": {"name": choice["name"]}}
+    return {"auto": "auto", "any": "required", "none": "none"}[choice["type"]]
 
 
 def to_chat(body: Mapping[str, Any]) -> dict[str, Any]:
-    """An Anthropic Messages request as an OpenAI chat request."""
-    if not isinstance(body.get("max_tokens"), int):
-        raise bad_request("'max_tokens' is required.", param="max_tokens", code="missing")
-    if not isinstance(body.get("messages"), list):
-        raise bad_request("'messages' must be an array.", param="messages", code="invalid_type")
+    """A validated Anthropic Messages request as an OpenAI chat request."""
     messages: list[dict[str, Any]] = []
     if body.get("system"):
         messages.append({"role": "system", "content": _text(body["system"])})
     for message in body["messages"]:
-        if not isinstance(message, Mapping):
-            raise bad_request("Each message must be an object.", param="messages")
-        content = message.get("content")
+        content = message["content"]
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
-        if message.get("role") == "assistant":
-            calls = [
-                {
-                    "id": b.get("id"),
-                    "type": "function",
-                    "function": {
-                        "name": b.get("name"),
-                        "arguments": orjson.dumps(b.get("input") or {}).decode(),
-                    },
-                }
-                for b in blocks or ()
-                if b.get("type") == "tool_use"
-            ]
-            turn: dict[str, Any] = {"role": "assistant", "content": _text(blocks) or None}
-            if calls:
-                turn["tool_calls"] = calls
-            messages.append(turn)
+        if message["role"] == "assistant":
+            messages.append(_assistant_turn(blocks))
         else:
-            parts, tool_results = _user_parts(blocks or [])
-            messages.extend(tool_results)
-            if parts:
-                messages.append({"role": "user", "content": parts})
+            messages.extend(_user_turn(blocks))
     chat: dict[str, Any] = {
-        "model": body.get("model"),
+        "model": body["model"],
         "messages": messages,
         "max_tokens": body["max_tokens"],
     }
@@ -111,13 +116,15 @@ def to_chat(body: Mapping[str, Any]) -> dict[str, Any]:
             {
                 "type": "function",
                 "function": {
-                    "name": t.get("name"),
-                    "description": t.get("description", ""),
-                    "parameters": t.get("input_schema") or {},
+                    "name": t["name"],
+                    "description": t.get("description") or "",
+                    "parameters": t["input_schema"],
                 },
             }
             for t in body["tools"]
         ]
+        if body.get("tool_choice") is not None:
+            chat["tool_choice"] = _tool_choice(body["tool_choice"])
     return chat
 
 
@@ -260,7 +267,10 @@ class AnthropicFraming:
 
 
 async def messages(services: Services, headers: Headers, raw: bytes) -> Reply:
-    chat = to_chat(parse_body(raw))
+    await check_caller(services, headers)
+    body = parse_body(raw)
+    validate_messages(body)
+    chat = to_chat(body)
     admitted = await admit(services, headers, chat)
     if chat.get("stream") is True:
         stream = await open_stream(services, admitted)
