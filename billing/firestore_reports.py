@@ -24,7 +24,13 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from billing.ledger import LedgerError
 from billing.reports import GROUPS, BadCursor, LedgerPage, decode_cursor, encode_cursor
 
-_SUMS = ("prompt_tokens", "completion_tokens", "cache_read_tokens", "cache_write_tokens")
+_SUMS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "uncollected_nano",
+)
 
 
 def _group_value(row: dict[str, Any], name: str) -> Any:
@@ -62,12 +68,13 @@ class FirestoreReports:
             total = totals.setdefault(
                 key,
                 {**dict(zip(group_by, key, strict=True)), "requests": 0, **dict.fromkeys(_SUMS, 0)}
-                | {"cost_nano": 0},
+                | {"cost_nano": 0, "usage_anomalies": 0},
             )
             total["requests"] += 1
             for name in _SUMS:
                 total[name] += int(row.get(name, 0))
             total["cost_nano"] -= int(row.get("amount_nano", 0))
+            total["usage_anomalies"] += row.get("usage_source") == "anomaly"
         return [totals[key] for key in sorted(totals, key=lambda k: tuple(map(str, k)))]
 
     async def page(
@@ -141,6 +148,11 @@ class FirestoreReports:
     async def orphans(self) -> int:
         known = set(await self._collection("users"))
         return sum(1 for row in await self._rows() if row["user_id"] not in known)
+
+    async def shortfall(self) -> tuple[int, int]:
+        rows = await self._rows(FieldFilter("kind", "==", "charge"))
+        uncollected = sum(int(row.get("uncollected_nano", 0)) for row in rows)
+        return uncollected, sum(row.get("usage_source") == "anomaly" for row in rows)
 
 
 def _nanoseconds(moment: Any) -> int:

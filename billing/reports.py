@@ -78,6 +78,11 @@ class Reports(Protocol):
 
     async def orphans(self) -> int: ...
 
+    async def shortfall(self) -> tuple[int, int]:
+        """What providers' usage priced beyond the holds (never charged), and how
+        many usage reports were anomalies billed from the gateway's own count."""
+        ...
+
 
 class LedgerReports:
     def __init__(self, path: Path) -> None:
@@ -116,7 +121,9 @@ class LedgerReports:
             "SUM(completion_tokens) AS completion_tokens, "
             "SUM(cache_read_tokens) AS cache_read_tokens, "
             "SUM(cache_write_tokens) AS cache_write_tokens, "
-            "-SUM(amount_nano) AS cost_nano "
+            "-SUM(amount_nano) AS cost_nano, "
+            "SUM(uncollected_nano) AS uncollected_nano, "
+            "SUM(usage_source = 'anomaly') AS usage_anomalies "
             f"FROM ledger WHERE {' AND '.join(where)}"
             + (f" GROUP BY {keys} ORDER BY {keys}" if keys else "")
         )
@@ -191,3 +198,15 @@ class LedgerReports:
         """Ledger rows whose user does not exist (there should be none)."""
         sql = "SELECT COUNT(*) FROM ledger WHERE user_id NOT IN (SELECT id FROM users)"
         return await self._read(lambda db: int(db.execute(sql).fetchone()[0]))
+
+    async def shortfall(self) -> tuple[int, int]:
+        sql = (
+            "SELECT COALESCE(SUM(uncollected_nano), 0), "
+            "COALESCE(SUM(usage_source = 'anomaly'), 0) FROM ledger WHERE kind = 'charge'"
+        )
+
+        def work(db: sqlite3.Connection) -> tuple[int, int]:
+            uncollected, anomalies = db.execute(sql).fetchone()
+            return int(uncollected), int(anomalies)
+
+        return await self._read(work)

@@ -217,6 +217,9 @@ def test_reconcile_is_clean_after_top_ups_requests_402s_and_failures(
             "cache_write_tokens": 0,
             "cost_nano": -sum(r["amount_nano"] for r in charged),
             "cost_usd": f"{-sum(r['amount_nano'] for r in charged) / NANO:.9f}",
+            "uncollected_nano": 0,
+            "uncollected_usd": "0.000000000",
+            "usage_anomalies": 0,
         }
     ]
 

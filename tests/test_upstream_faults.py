@@ -336,6 +336,12 @@ def test_usage_beyond_the_hold_is_capped_and_the_rest_recorded_as_uncollected(
     # Nothing is left to hold against: the next request is refused, not overdrawn.
     assert post(gw, chat(max_tokens=50), key).status_code == 402
     assert metric(gw, "gateway_uncollected_nano_usd_total", model=MINI) == cost - hold
+    # The operator sees it beside the books, to square with the provider's invoice.
+    admin = Admin(gw)
+    [usage] = admin.ok(admin.get("/admin/usage", group_by="user"))["data"]
+    assert (usage["cost_nano"], usage["uncollected_nano"]) == (hold, cost - hold)
+    reconcile = admin.ok(admin.get("/admin/reconcile"))
+    assert (reconcile["uncollected_nano"], reconcile["usage_anomalies"]) == (cost - hold, 0)
     books_are_clean(gw)
 
 

@@ -52,6 +52,7 @@ async def usage(request: Request) -> Response:
         raise unavailable(str(exc), code="store_error") from exc
     for row in rows:
         row["cost_usd"] = usd(row["cost_nano"])
+        row["uncollected_usd"] = usd(row["uncollected_nano"])
     return JSON({"from": since, "to": until, "group_by": group_by, "data": rows})
 
 
@@ -101,6 +102,7 @@ async def reconcile(request: Request) -> Response:
     try:
         balances = await services.reports.balances()
         orphans = await services.reports.orphans()
+        uncollected, anomalies = await services.reports.shortfall()
     except LedgerError as exc:
         raise unavailable(str(exc), code="store_error") from exc
     mismatches: list[dict[str, Any]] = []
@@ -125,6 +127,12 @@ async def reconcile(request: Request) -> Response:
             "orphan_rows": orphans,
             "mismatches": mismatches,
             "open_holds_nano": services.meter.open_holds(),
+            # Not part of the books' balance: what providers' usage priced beyond the
+            # holds (so never charged), to square with their invoices; and how many
+            # usage reports were anomalies, billed from the gateway's own count.
+            "uncollected_nano": uncollected,
+            "uncollected_usd": usd(uncollected),
+            "usage_anomalies": anomalies,
         }
     )
 
