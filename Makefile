@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-router clean
+.PHONY: run test soak test-under-load lint bench bench-router clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,18 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q -n 2
+
+# The long runs under load (minutes): kill -9 rounds, the WAL through 20,000 requests,
+# a Firestore outage of minutes. Not part of `make test`.
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q -m soak
+
+# `make test` three times in a row while two CPU-bound processes run beside it: the suite
+# must not depend on how fast the machine is.
+test-under-load: $(STAMP)
+	@for i in 1 2; do timeout 1800 $(BIN)/python -c 'while True: pass' & done; \
+	status=0; for run in 1 2 3; do $(MAKE) --no-print-directory test || status=1; done; \
+	kill %1 %2 2>/dev/null; exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
