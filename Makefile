@@ -36,9 +36,10 @@ soak: $(STAMP)
 # `make test` three times in a row while two CPU-bound processes run beside it: the suite
 # must not depend on how fast the machine is.
 test-under-load: $(STAMP)
-	@for i in 1 2; do timeout 1800 $(BIN)/python -c 'while True: pass' & done; \
-	status=0; for run in 1 2 3; do $(MAKE) --no-print-directory test || status=1; done; \
-	kill %1 %2 2>/dev/null; exit $$status
+	@pids=""; for i in 1 2; do timeout 1800 $(BIN)/python -c 'while True: pass' & pids="$$pids $$!"; done; \
+	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
+	status=0; for run in 1 2 3; do echo "== make test, run $$run of 3, two CPU-bound processes beside it"; \
+	$(MAKE) --no-print-directory test || status=1; done; exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
