@@ -50,7 +50,7 @@ class MockProvider:
     def __init__(self, counter: TokenCounter) -> None:
         self._counter = counter
 
-    def _answer(self, call: ChatCall) -> tuple[list[str], str, Usage]:
+    async def _answer(self, call: ChatCall) -> tuple[list[str], str, Usage]:
         """The words of the reply (cut to max_tokens), the finish reason and the usage."""
         tokenizer = call.model.tokenizer
         words = reply_words(call)
@@ -65,12 +65,14 @@ class MockProvider:
                     break
                 kept.append(word)
             words = kept
-        prompt = self._counter.count_prompt(call.body.get("messages") or [], tokenizer)
+        counted = self._counter.chat_prompt(call.body.get("messages") or [])
+        await counted.count_all_if_large()  # a large prompt is counted off the loop
+        prompt = counted.tokens(tokenizer)
         completion = self._counter.count(" ".join(words), tokenizer)
         return words, finish, Usage(prompt_tokens=prompt, completion_tokens=completion)
 
     async def chat(self, call: ChatCall) -> ChatResult:
-        words, finish, usage = self._answer(call)
+        words, finish, usage = await self._answer(call)
         body = {
             "id": f"chatcmpl-mock-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
@@ -93,7 +95,7 @@ class MockProvider:
         return ChatResult(body=body, usage=usage)
 
     async def chat_stream(self, call: ChatCall) -> ChatStream:
-        words, finish, usage = self._answer(call)
+        words, finish, usage = await self._answer(call)
         stream = ChatStream()
         base = {
             "id": f"chatcmpl-mock-{uuid.uuid4().hex[:24]}",
