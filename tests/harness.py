@@ -24,6 +24,7 @@ from billing.tokens import TokenCounter
 from gateway.app import create_app
 from gateway.auth import hash_key, key_prefix, new_key
 from gateway.seed import admin_key, read_secret, seed
+from gateway.server import uvicorn_config
 from gateway.settings import Settings
 
 
@@ -101,7 +102,7 @@ class GatewayServer:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         app = create_app(self.settings, admin_key=self.admin_key, counter=self.counter)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn_config(app, self.settings, log_level="warning", lifespan="on")
         server = uvicorn.Server(config)
         self._server = server
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
