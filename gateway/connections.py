@@ -58,6 +58,11 @@ class ConnectionGuard:
     def count(self) -> int:
         return len(self._open)
 
+    @property
+    def idle(self) -> int:
+        """Open connections without a request in progress (idle or sending a head)."""
+        return len(self._waiting)
+
     def admit(self, connection: Evictable) -> bool:
         """Count a new connection in, evicting a waiting one if the cap is reached;
         False when every open connection is busy (the new one must be refused)."""
@@ -103,6 +108,7 @@ TOO_MANY_CONNECTIONS = raw_error(
     "The gateway has as many open connections as it can hold; try again shortly.",
     "too_many_connections",
 )
+NOT_HTTP = raw_error(400, "The request is not valid HTTP/1.1.", "invalid_http_request")
 REQUEST_TIMEOUT = raw_error(408, "The request body did not arrive in time.", "request_timeout")
 
 
@@ -178,6 +184,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 piece, data = data[:room], data[room:]
             self._head_bytes += len(piece)
             super().data_received(piece)
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn's own answer is plain text; every error of the gateway is OpenAI-shaped.
+        self._disarm()
+        self._guard.closed(self)
+        self.transport.write(NOT_HTTP)
+        self.transport.close()
 
     def _refuse_head(self) -> None:
         self._disarm()
