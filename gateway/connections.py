@@ -139,9 +139,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             f"({self._limits.max_header_bytes} bytes).",
             "request_header_fields_too_large",
         )
-        self._reading_head = True  # the parser is inside a request head
-        self._head_bytes = 0  # fed while reading the current head
-        self._in_body = False  # between a head's end and its message's end
+        # False from a head's end to its message's end (the body); True otherwise,
+        # when whatever arrives belongs to a head and counts against its limit.
+        self._reading_head = True
+        self._head_bytes = 0  # fed since the current head began
         self._deadline: TimerHandle | None = None
 
     # Connection lifetime
@@ -203,20 +204,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # Parser callbacks
 
-    def on_message_begin(self) -> None:
-        self._reading_head = True
-        super().on_message_begin()
-
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._head_bytes = 0
-        self._in_body = True
         self._guard.busy(self)
         self._arm(self._limits.body_timeout, self._body_timed_out)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._in_body = False
+        self._reading_head = True
         self._disarm()
         super().on_message_complete()
         self._wait_if_idle()
@@ -229,7 +225,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _wait_if_idle(self) -> None:
         """Waiting again once the last request has been read whole and answered."""
-        if self._in_body or self.pipeline or self.transport.is_closing():
+        if not self._reading_head or self.pipeline or self.transport.is_closing():
             return
         if self.cycle is None or self.cycle.response_complete:
             self._start_waiting()
