@@ -7,14 +7,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import multiprocessing
 import os
 import resource
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -33,81 +34,97 @@ def endless_head() -> Iterator[int]:
 class SlowClients:
     """`count` connections kept open at once, each sending one byte of a head
     every `interval` seconds; a connection the server closes is counted and,
-    after `pause` seconds, opened again. Runs in its own thread and loop."""
+    after `pause` seconds, opened again. Runs in a process of its own, so that
+    it competes with the client under test for the CPU, not for a GIL."""
 
     def __init__(self, port: int, count: int, interval: float = 0.25, pause: float = 0.2) -> None:
-        self.port = port
-        self.count = count
-        self.interval = interval
-        self.pause = pause
-        self.opened = 0
-        self.closed_by_server = 0
-        self.open_now = 0
-        self.peak_open = 0
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
+        context = multiprocessing.get_context("spawn")
+        self._counters = context.Array("q", 3, lock=False)  # opened, closed, peak open
+        self._stop = context.Event()
+        self._process = context.Process(
+            target=_flood,
+            args=(port, count, interval, pause, self._counters, self._stop),
+            name="slow-clients",
+            daemon=True,
+        )
+
+    @property
+    def opened(self) -> int:
+        return int(self._counters[0])
+
+    @property
+    def closed_by_server(self) -> int:
+        return int(self._counters[1])
+
+    @property
+    def peak_open(self) -> int:
+        return int(self._counters[2])
 
     def start(self) -> SlowClients:
-        self._thread = threading.Thread(target=self._run, name="slow-clients", daemon=True)
-        self._thread.start()
-        self._ready.wait(timeout=10)
+        self._process.start()
         return self
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self._stop.set()
+        self._process.join(timeout=30)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
 
-    def _run(self) -> None:
-        asyncio.run(self._main())
 
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self._ready.set()
-        clients = [asyncio.create_task(self._client()) for _ in range(self.count)]
-        await self._stop.wait()
-        for client in clients:
-            client.cancel()
-        await asyncio.gather(*clients, return_exceptions=True)
+def _flood(port: int, count: int, interval: float, pause: float, counters: Any, stop: Any) -> None:
+    asyncio.run(_slow_clients(port, count, interval, pause, counters, stop))
 
-    async def _client(self) -> None:
-        assert self._stop is not None
-        while not self._stop.is_set():
+
+async def _slow_clients(
+    port: int, count: int, interval: float, pause: float, counters: Any, stop: Any
+) -> None:
+    open_now = 0
+
+    async def client() -> None:
+        nonlocal open_now
+        while True:
             try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
             except OSError:
-                await asyncio.sleep(self.pause)
+                await asyncio.sleep(pause)
                 continue
-            self.opened += 1
-            self.open_now += 1
-            self.peak_open = max(self.peak_open, self.open_now)
+            counters[0] += 1
+            open_now += 1
+            counters[2] = max(counters[2], open_now)
             try:
-                if await self._trickle(reader, writer):
-                    self.closed_by_server += 1
+                if await trickle(reader, writer, interval):
+                    counters[1] += 1
             finally:
-                self.open_now -= 1
+                open_now -= 1
                 writer.close()
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
-            await asyncio.sleep(self.pause)
+            await asyncio.sleep(pause)
 
-    async def _trickle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        """Send the endless head until the server closes the connection (True)."""
-        for byte in endless_head():
-            try:
-                writer.write(bytes((byte,)))
-                await writer.drain()
-                await asyncio.wait_for(reader.read(4096), self.interval)
-                return True  # an answer (a refusal) or EOF: the server is done with us
-            except TimeoutError:
-                continue  # still open: next byte
-            except OSError:
-                return True  # reset by the server
-        return False
+    clients = [asyncio.create_task(client()) for _ in range(count)]
+    while not stop.is_set():
+        await asyncio.sleep(0.05)
+    for task in clients:
+        task.cancel()
+    await asyncio.gather(*clients, return_exceptions=True)
+
+
+async def trickle(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, interval: float
+) -> bool:
+    """Send the endless head until the server closes the connection (True)."""
+    for byte in endless_head():
+        try:
+            writer.write(bytes((byte,)))
+            await writer.drain()
+            await asyncio.wait_for(reader.read(4096), interval)
+            return True  # an answer (a refusal) or EOF: the server is done with us
+        except TimeoutError:
+            continue  # still open: next byte
+        except OSError:
+            return True  # reset by the server
+    return False
 
 
 class GatewayProcess:
