@@ -91,10 +91,10 @@ class ConnectionGuard:
         self._waiting.pop(connection, None)
 
 
-def raw_error(status: int, message: str, code: str) -> bytes:
+def raw_error(status: int, message: str, code: str, type: str = "invalid_request_error") -> bytes:
     """A whole HTTP/1.1 answer with an OpenAI-shaped error, closing the connection:
     for the protocol to write where no ASGI cycle can answer."""
-    body = orjson.dumps(GatewayError(status, message, code=code).body())
+    body = orjson.dumps(GatewayError(status, message, type=type, code=code).body())
     phrase = http.HTTPStatus(status).phrase
     head = (
         f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/json\r\n"
@@ -107,6 +107,7 @@ TOO_MANY_CONNECTIONS = raw_error(
     503,
     "The gateway has as many open connections as it can hold; try again shortly.",
     "too_many_connections",
+    type="service_unavailable",
 )
 NOT_HTTP = raw_error(400, "The request is not valid HTTP/1.1.", "invalid_http_request")
 REQUEST_TIMEOUT = raw_error(408, "The request body did not arrive in time.", "request_timeout")

@@ -4,6 +4,7 @@ connection for a newcomer and refuses one cleanly when all are busy."""
 
 from __future__ import annotations
 
+import json
 import resource
 import select
 import socket
@@ -130,6 +131,7 @@ def test_when_every_connection_is_busy_a_newcomer_gets_503(gw: GatewayServer):
             answer = read_answer(newcomer)
         assert answer.status == 503
         assert answer.error_code() == "too_many_connections"
+        assert json.loads(answer.body)["error"]["type"] == "service_unavailable"
         assert answer.headers["connection"] == "close"
         busy.pop().close()
         wait_until(lambda: guard.count == 2)  # the gateway saw the close
