@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from billing.tokens import TokenCounter
 from tests.harness import GatewayServer
@@ -28,6 +29,7 @@ def hundred_mib() -> Iterator[bytes]:
         yield chunk
 
 
+@pytest.mark.slow
 def test_a_normal_client_is_served_through_a_slowloris_flood_and_a_huge_upload(
     tmp_path: Path, counter: TokenCounter, tiktoken_dir: Path
 ):
