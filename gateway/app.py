@@ -1,7 +1,7 @@
 """The app factory: a Starlette app built from a Settings object, behind a
 pure-ASGI dispatcher that sends the metered POST routes straight to their
-endpoints (they answer their own errors), past Starlette's middleware and
-router, which every other request goes through."""
+endpoints (they answer their own errors and bound their own bodies), past
+Starlette's middleware and router, which every other request goes through."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -37,6 +38,7 @@ from gateway.errors import (
     handle_http_exception,
     handle_unexpected,
 )
+from gateway.request_body import BodyLimit
 from gateway.services import running
 from gateway.settings import Settings
 
@@ -72,6 +74,7 @@ def create_app(
             HTTPException: handle_http_exception,
             Exception: handle_unexpected,
         },
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
         lifespan=lifespan,
     )
     fast = {

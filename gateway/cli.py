@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.server import uvicorn_config
 
     Vault(settings.secret_key)  # a malformed GATEWAY_SECRET_KEY stops us here, not mid-start
     key = admin_key(settings, create=True)
@@ -44,18 +46,19 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     print(f"admin key: {key}", flush=True)
     print(f"serving on http://{host}:{port}", flush=True)
     _request_log(settings.access_log)
-    uvicorn.run(
+    config = uvicorn_config(
         create_app(settings, admin_key=key),
+        settings,
         host=host,
         port=port,
-        workers=1,
         loop="auto",
-        http="auto",
-        access_log=False,  # our JSON request log (gateway.requests) replaces it
         log_level="info",
         timeout_graceful_shutdown=10,
     )
-    return 0
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    return 0 if server.started else 3  # uvicorn's own status for a failed start
 
 
 async def _migrate(settings: Settings) -> int:

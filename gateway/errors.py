@@ -3,16 +3,22 @@
     GatewayError(status, message, type, code, param)
       400 invalid_request_error   bad JSON, missing or wrong-typed fields,
                                   context_length_exceeded
+          invalid_http_request    not HTTP/1.1 at all (gateway.connections)
       401 invalid_api_key         no key, unknown or revoked key, wrong admin key
       402 insufficient_quota      the hold does not fit the available balance
           key_spend_cap_reached   ...or what the key's spend cap leaves
       403 model_not_allowed       the key may not use that model
       404 model_not_found         unknown or inactive model; unknown route
       405 method_not_allowed
+      408 request_timeout         the body did not arrive in time
+      413 request_too_large       the body is past GATEWAY_MAX_BODY_BYTES
       429 rate_limit_exceeded     (with Retry-After)
+      431 request_header_fields_too_large   the head is past GATEWAY_MAX_HEADER_BYTES
       500 internal_error          anything unexpected (no traceback leaves)
-      502 upstream_error          the provider failed or answered with an error
+      502 upstream_error          the provider failed or answered with an error,
+                                  or an answer past the upstream limits
       503 service_unavailable     provider without credentials, store down
+          too_many_connections    every connection the gateway can hold is busy
       504 upstream_timeout        the provider did not answer in time
 
 Errors a provider caused are `retryable`: before the first byte reaches the

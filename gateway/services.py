@@ -155,6 +155,9 @@ async def running(
         connect_timeout=settings.upstream_connect_timeout,
         read_timeout=settings.upstream_read_timeout,
         total_timeout=settings.upstream_total_timeout,
+        max_body_bytes=settings.upstream_max_body_bytes,
+        max_line_bytes=settings.upstream_max_line_bytes,
+        max_stream_bytes=settings.upstream_max_stream_bytes,
     )
     metrics = Metrics(lambda: _cache_stats(cache))
     vault = Vault(settings.secret_key)

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+KiB = 1024
+MiB = 1024 * KiB
+
 
 class SettingsError(ValueError):
     """A setting has a value we cannot use; the message names the variable."""
@@ -39,6 +42,19 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {raw!r}")
+    return value
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be >= {minimum}, got {raw!r}")
     return value
@@ -117,6 +133,15 @@ class Settings:
     # "database": the router config and profiles from the store; "builtin": the
     # built-in ones, whatever the store says (an instant rollback of router tuning).
     router_source: str = "database"
+    # Limits at the edges (README: Limits). A timeout of 0 means none.
+    max_body_bytes: int = 32 * MiB
+    body_timeout: float = 30.0  # from a request's headers to its body's last byte
+    max_header_bytes: int = 16 * KiB  # the request line and all headers together
+    header_timeout: float = 10.0  # for a connection's next request head to arrive whole
+    max_connections: int = 0  # open client connections; 0: derived from the open-file limit
+    upstream_max_body_bytes: int = 64 * MiB  # a provider's answer, decoded
+    upstream_max_line_bytes: int = 8 * MiB  # one line of a provider's stream
+    upstream_max_stream_bytes: int = 256 * MiB  # a provider's whole stream, decoded
     tiktoken_cache_dir: Path = field(
         default_factory=lambda: Path(tempfile.gettempdir()) / "data-gym-cache"
     )
@@ -191,6 +216,20 @@ class Settings:
             ),
             ledger_flush_seconds=_number(env, "GATEWAY_LEDGER_FLUSH_SECONDS", 1.0, minimum=0.05),
             balance_sync_seconds=_number(env, "GATEWAY_BALANCE_SYNC_SECONDS", 2.0, minimum=0.1),
+            max_body_bytes=_integer(env, "GATEWAY_MAX_BODY_BYTES", 32 * MiB, minimum=1),
+            body_timeout=_number(env, "GATEWAY_BODY_TIMEOUT_SECONDS", 30.0),
+            max_header_bytes=_integer(env, "GATEWAY_MAX_HEADER_BYTES", 16 * KiB, minimum=1024),
+            header_timeout=_number(env, "GATEWAY_HEADER_TIMEOUT_SECONDS", 10.0),
+            max_connections=_integer(env, "GATEWAY_MAX_CONNECTIONS", 0),
+            upstream_max_body_bytes=_integer(
+                env, "GATEWAY_UPSTREAM_MAX_BODY_BYTES", 64 * MiB, minimum=1024
+            ),
+            upstream_max_line_bytes=_integer(
+                env, "GATEWAY_UPSTREAM_MAX_LINE_BYTES", 8 * MiB, minimum=1024
+            ),
+            upstream_max_stream_bytes=_integer(
+                env, "GATEWAY_UPSTREAM_MAX_STREAM_BYTES", 256 * MiB, minimum=1024
+            ),
             tiktoken_cache_dir=tiktoken_dir,
             env=MappingProxyType(env),
         )

@@ -23,7 +23,9 @@ import uvicorn
 from billing.tokens import TokenCounter
 from gateway.app import create_app
 from gateway.auth import hash_key, key_prefix, new_key
+from gateway.connections import ConnectionGuard, GatewayConfig
 from gateway.seed import admin_key, read_secret, seed
+from gateway.server import uvicorn_config
 from gateway.settings import Settings
 
 
@@ -101,7 +103,7 @@ class GatewayServer:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         app = create_app(self.settings, admin_key=self.admin_key, counter=self.counter)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn_config(app, self.settings, log_level="warning", lifespan="on")
         server = uvicorn.Server(config)
         self._server = server
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -121,6 +123,13 @@ class GatewayServer:
         while not hasattr(app, "state"):
             app = app.app  # through uvicorn's and our own wrappers
         return app.state.services
+
+    def connection_guard(self) -> ConnectionGuard:
+        """The running server's connection cap (for tests of it)."""
+        assert self._server is not None
+        config = self._server.config
+        assert isinstance(config, GatewayConfig)
+        return config.guard
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:

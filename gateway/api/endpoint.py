@@ -1,10 +1,12 @@
 """A route endpoint for the metered routes, in plain ASGI.
 
-The data plane's routes skip Starlette's Request and Response objects: the body
-is read straight from `receive`, a JSON reply goes out as two ASGI messages
-with prebuilt headers, a GatewayError becomes its OpenAI-shaped answer here and
-anything unexpected a 500. A handler returns either `(payload, headers)` for a
-200 JSON reply or an ASGI app (a stream) that answers by itself.
+The data plane's routes skip Starlette's Request and Response objects: the
+caller is authenticated from the headers alone, then the body is read straight
+from `receive` (within the body limit, gateway.request_body), a JSON reply goes
+out as two ASGI messages with prebuilt headers, a GatewayError becomes its
+OpenAI-shaped answer here and anything unexpected a 500. A handler returns
+either `(payload, headers)` for a 200 JSON reply or an ASGI app (a stream)
+that answers by itself.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
 from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth import authenticate
 from gateway.errors import GatewayError
 from gateway.observe import CURRENT, RequestRecord, request_log
+from gateway.request_body import read_body
 from gateway.services import Services
 
 Reply = tuple[bytes, Mapping[str, str]] | ASGIApp
@@ -33,22 +37,11 @@ log = logging.getLogger("gateway.errors")
 
 
 async def check_caller(services: Services, headers: Headers) -> None:
-    """Refuse a request without a valid key before its body is even parsed, so
-    that an unauthenticated caller learns nothing from the gateway's checks."""
+    """Refuse a request before a byte of its body is read when nothing could be
+    billed (503) or its key is not valid (401): an unauthenticated caller costs
+    no body read, no parse, and learns nothing from the gateway's checks."""
     await services.ensure_ledger()
     authenticate(headers, services.cache.snapshot)
-
-
-async def read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def send_json(send: Send, status: int, payload: bytes, headers: Mapping[str, str]) -> None:
@@ -78,9 +71,14 @@ class ApiEndpoint:
     async def _answer(
         self, services: Services, scope: Scope, receive: Receive, send: Send, record: RequestRecord
     ) -> int:
-        body = await read_body(receive)
+        headers = Headers(scope=scope)
         try:
-            reply = await self._handler(services, Headers(scope=scope), body)
+            await check_caller(services, headers)
+            body = await read_body(receive, headers, services.settings.max_body_bytes)
+            reply = await self._handler(services, headers, body)
+        except ClientDisconnect:
+            record.error_code = "client_disconnected"
+            return 499  # nobody is left to answer
         except GatewayError as exc:
             record.error_code = exc.code
             await send_json(send, exc.status, orjson.dumps(exc.body()), exc.headers)

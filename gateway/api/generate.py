@@ -7,7 +7,7 @@ from starlette.datastructures import Headers
 from starlette.routing import Route
 
 from billing.pricing import usd
-from gateway.api.endpoint import ApiEndpoint, Reply, check_caller
+from gateway.api.endpoint import ApiEndpoint, Reply
 from gateway.errors import bad_request
 from gateway.pipeline import admit, complete, cost_headers, message_texts, usage_body
 from gateway.services import Services
@@ -15,7 +15,6 @@ from gateway.validation import parse_body
 
 
 async def generate(services: Services, headers: Headers, raw: bytes) -> Reply:
-    await check_caller(services, headers)
     body = parse_body(raw)
     prompt = body.get("prompt")
     if prompt is None:

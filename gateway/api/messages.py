@@ -19,7 +19,7 @@ from starlette.datastructures import Headers
 from starlette.routing import Route
 
 from billing.pricing import Usage, usd
-from gateway.api.endpoint import ApiEndpoint, Reply, check_caller
+from gateway.api.endpoint import ApiEndpoint, Reply
 from gateway.errors import GatewayError
 from gateway.pipeline import Admitted, admit, complete, cost_headers, open_stream
 from gateway.providers.base import parse_arguments
@@ -267,7 +267,6 @@ class AnthropicFraming:
 
 
 async def messages(services: Services, headers: Headers, raw: bytes) -> Reply:
-    await check_caller(services, headers)
     body = parse_body(raw)
     validate_messages(body)
     chat = to_chat(body)

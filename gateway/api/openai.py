@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from billing.pricing import usd
-from gateway.api.endpoint import ApiEndpoint, Reply, check_caller
+from gateway.api.endpoint import ApiEndpoint, Reply
 from gateway.pipeline import (
     admit,
     admit_completion,
@@ -47,7 +47,6 @@ def wants_usage(body: dict[str, Any]) -> bool:
 
 
 async def chat_completions(services: Services, headers: Headers, raw: bytes) -> Reply:
-    await check_caller(services, headers)
     body = parse_body(raw)
     admitted = await admit(services, headers, body)
     if body.get("stream") is True:
@@ -80,7 +79,6 @@ async def list_models(request: Request) -> Response:
 
 
 async def embeddings(services: Services, headers: Headers, raw: bytes) -> Reply:
-    await check_caller(services, headers)
     admitted = await admit_embedding(services, headers, parse_body(raw))
     result, settled = await embed(services, admitted)
     result.body["usage"] = {
@@ -93,7 +91,6 @@ async def embeddings(services: Services, headers: Headers, raw: bytes) -> Reply:
 
 async def completions(services: Services, headers: Headers, raw: bytes) -> Reply:
     """The legacy text completions endpoint, for models whose mode is "completion"."""
-    await check_caller(services, headers)
     body = parse_body(raw)
     admitted = await admit_completion(services, headers, body)
     if body.get("stream") is True:
