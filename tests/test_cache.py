@@ -70,7 +70,7 @@ def test_ttl_refresh_picks_up_changes_without_a_call(
     gw = make_gateway(env={"GATEWAY_CACHE_TTL_SECONDS": "1"})
     gw.execute("UPDATE model_configurations SET is_active = 0 WHERE model_id = ?", MINI)
     assert ask(gw).status_code == 200
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60  # bounds the wait only
     while ask(gw).status_code == 200:
         assert time.monotonic() < deadline, "the TTL refresh never happened"
         time.sleep(0.2)

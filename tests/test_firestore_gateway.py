@@ -95,14 +95,17 @@ def test_two_instances_share_config_and_balances(
     a = on_firestore()
     b = on_firestore(do_seed=False)
     b.demo_key = a.demo_key
-    # A price change through A's admin API reaches B through its listener.
-    changed_at = time.monotonic()
+    # A price change through A's admin API reaches B through its listener: B's
+    # snapshot would otherwise wait for its 10-minute TTL. (The wait is bounded,
+    # never asserted on: how soon depends on the machine; about 0.1 s here.)
+    listened = Admin(b).ok(Admin(b).get("/admin/cache/stats"))["listener_refreshes"]
     Admin(a).ok(Admin(a).patch(f"/admin/models/{MINI}", {"input_price_per_million": "0.30"}))
-    while Admin(b).get(f"/admin/models/{MINI}").json()["input_price_per_million"] != "0.30":
-        assert time.monotonic() - changed_at < 2.0, "B did not see the price within 2 s"
+    for _ in range(1500):
+        if Admin(b).get(f"/admin/models/{MINI}").json()["input_price_per_million"] == "0.30":
+            break
         time.sleep(0.02)
-    seen_after = time.monotonic() - changed_at
-    assert seen_after < 2.0
+    assert Admin(b).get(f"/admin/models/{MINI}").json()["input_price_per_million"] == "0.30"
+    assert Admin(b).ok(Admin(b).get("/admin/cache/stats"))["listener_refreshes"] > listened
 
     # 500 requests for one user, split across both instances.
     with concurrent.futures.ThreadPoolExecutor(16) as pool:

@@ -8,6 +8,7 @@ import time
 
 import httpx
 
+from tests.admin_client import Admin
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.harness import GatewayServer, expected_cost_nano, o200k
 
@@ -33,7 +34,7 @@ def wait_for_charge(gw: GatewayServer, timeout: float = 5.0) -> dict[str, object
 def test_client_disconnect_mid_stream_is_charged_for_what_was_relayed(
     gateway: GatewayServer, fake_openai: FakeOpenAI
 ):
-    words = " ".join(f"word{i}" for i in range(80))
+    words = " ".join(f"word{i}" for i in range(200))
     fake_openai.stream_chunk_delay = 0.05
     headers = {"Authorization": f"Bearer {gateway.demo_key}"}
     received = 0
@@ -49,8 +50,8 @@ def test_client_disconnect_mid_stream_is_charged_for_what_was_relayed(
     row = wait_for_charge(gateway)
     prompt_estimate = 3 + 3 + len(o200k().encode(words))
     assert row["prompt_tokens"] == prompt_estimate
-    # at least what the client saw, far less than the whole answer
-    assert 5 <= int(row["completion_tokens"]) < 80  # type: ignore[call-overload]
+    # at least what the client saw, far less than the whole answer (10 s of chunks)
+    assert 5 <= int(row["completion_tokens"]) < 200  # type: ignore[call-overload]
     cost = expected_cost_nano(prompt_estimate, int(row["completion_tokens"]), "0.15", "0.60")  # type: ignore[call-overload]
     assert row["amount_nano"] == -cost
     time.sleep(0.3)
@@ -58,6 +59,7 @@ def test_client_disconnect_mid_stream_is_charged_for_what_was_relayed(
     assert len(gateway.charges()) == 1
     # the gateway dropped the upstream connection: the fake never finished its answer
     assert fake_openai.responses == []
+    assert Admin(gateway).ok(Admin(gateway).get("/admin/users/demo"))["held_nano"] == 0
 
 
 def test_upstream_drop_mid_stream_ends_with_an_error_and_charges_what_was_relayed(
