@@ -156,6 +156,10 @@ class FirestoreLedger:
         await self._writer.drained()
         await self._ship_all()
 
+    @property
+    def writable(self) -> bool:
+        return self._writer.writable
+
     def health(self) -> LedgerHealth:
         """The outbox writer's: a request is answered once its row is in the outbox,
         so shipping failures (retried, and shown in `ship_failures`) do not make

@@ -150,6 +150,9 @@ class Ledger(Protocol):
 
     async def has_entry(self, request_id: str) -> bool: ...
 
+    @property
+    def writable(self) -> bool: ...
+
     def health(self) -> LedgerHealth: ...
 
 
@@ -288,12 +291,19 @@ class SqliteLedger:
         if pending:
             await asyncio.gather(*(asyncio.shield(f) for f in pending), return_exceptions=True)
 
-    def health(self) -> LedgerHealth:
+    @property
+    def writable(self) -> bool:
+        """Rows are being written: cheap enough to ask for every request."""
         waiting = self._writing[:1] or self._queue[:1]
         oldest = self._clock() - waiting[0].since if waiting else 0.0
         stopped = self._task is not None and self._task.done()
+        return self._healthy and not stopped and oldest < self._stalled_after
+
+    def health(self) -> LedgerHealth:
+        waiting = self._writing[:1] or self._queue[:1]
+        oldest = self._clock() - waiting[0].since if waiting else 0.0
         return LedgerHealth(
-            healthy=self._healthy and not stopped and oldest < self._stalled_after,
+            healthy=self.writable,
             failed_batches=self.failed_batches,
             failed_rows=self.failed_rows,
             writer_restarts=self.writer_restarts,

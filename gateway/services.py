@@ -70,8 +70,17 @@ class Services:
     admin_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # serialises balance credits
 
     async def ensure_ledger(self) -> None:
-        """Paid requests need the store and the ledger; 503 until both are up."""
+        """Paid requests need the store and a ledger that writes: 503 until both
+        are up, and while the ledger cannot write (it finds its way back by itself)
+        no request is taken, so that no provider is paid for one that could not
+        be recorded."""
         if self.ledger_ready and self.cache.store_ok:
+            if not self.ledger.writable:
+                raise unavailable(
+                    "The ledger cannot record requests right now, so none is taken; "
+                    "try again shortly.",
+                    code="ledger_unavailable",
+                )
             return
         if not self.cache.store_ok:
             raise unavailable(

@@ -39,26 +39,35 @@ def test_a_ledger_that_cannot_write_answers_503_and_recovers(
     lock = sqlite3.connect(gw.db, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")
     try:
-        refused = chat(gw)
-        assert_error(refused, 503, "ledger_unavailable", "service_unavailable")
+        failed = chat(gw)  # admitted, served, and then its row could not be written
+        assert_error(failed, 503, "ledger_unavailable", "service_unavailable")
+        calls = fake_openai.calls
+        # Now known not to write: requests and top-ups are refused before anything
+        # is done (no provider is paid for a request that could not be recorded).
+        assert_error(chat(gw), 503, "ledger_unavailable", "service_unavailable")
+        assert fake_openai.calls == calls
         topup = admin.post("/admin/users/demo/topup", {"amount_usd": "1.00"})
         assert_error(topup, 503, "ledger_unavailable", "service_unavailable")
         down = health(gw)
         assert down.status_code == 503
         ledger = down.json()["ledger"]
-        assert (ledger["writing"], ledger["healthy"], ledger["failed_batches"]) == (False, False, 2)
-        assert ledger["failed_rows"] == 2 and ledger["queued"] == 0
+        assert (ledger["writing"], ledger["healthy"], ledger["failed_batches"]) == (False, False, 1)
+        assert ledger["failed_rows"] == 1 and ledger["queued"] == 0
         assert "locked" in ledger["last_error"]
         samples = scrape(gw)
         assert value(samples, "gateway_ledger_up") == 0
-        assert value(samples, "gateway_ledger_failures_total") == 2
-        assert value(samples, "gateway_ledger_failed_rows_total") == 2
+        assert value(samples, "gateway_ledger_failures_total") == 1
+        assert value(samples, "gateway_ledger_failed_rows_total") == 1
     finally:
         lock.execute("ROLLBACK")
         lock.close()
-    # Nothing of the refused request or the top-up was written or charged.
+    # Nothing of the refused requests or the top-up was written or charged.
     assert (gw.balance(), ledger_rows(gw)) == (balance, rows)
 
+    deadline = time.monotonic() + 60  # the writer finds the lock free again: bounded wait
+    while health(gw).status_code != 200:
+        assert time.monotonic() < deadline, "the ledger never recovered"
+        time.sleep(0.05)
     served = chat(gw)
     assert served.status_code == 200
     assert health(gw).status_code == 200
