@@ -129,6 +129,7 @@ async def admit(services: Services, headers: Headers, body: Mapping[str, Any]) -
     async def ask(model_id: str, question: list[dict[str, Any]]) -> str:
         return await _ask_classifier(services, headers, model_id, question)
 
+    await _can_pay(services, snapshot, key, user, None, 0)
     decision = await route_chat(
         services, snapshot, headers, body, messages, user, preset, max_tokens, ask, key
     )
@@ -241,14 +242,17 @@ async def _can_pay(
     snapshot: Snapshot,
     key: ApiKey,
     user: User,
-    model: ModelConfig,
+    model: ModelConfig | None,
     output_tokens: int,
 ) -> None:
     """Refuse at once (402) a caller who cannot pay even the output this request
-    asks for, before its prompt is counted: counting a large prompt is the
+    asks for at `model`'s prices (for a routed request, whose model is not known
+    yet: anything at all), before its prompt is counted or routed: that is the
     expensive part of admission."""
-    prices = prices_for(snapshot.priced(model), snapshot.tiers.get(user.tier_id))
-    floor = max(hold_nano(0, output_tokens, prices), 1)
+    floor = 1
+    if model is not None:
+        prices = prices_for(snapshot.priced(model), snapshot.tiers.get(user.tier_id))
+        floor = max(hold_nano(0, output_tokens, prices), 1)
     try:
         available = await services.meter.available(user.id)
         room = await services.meter.key_room(key.id, key.spend_cap_nano)

@@ -73,3 +73,18 @@ def test_a_caller_who_cannot_pay_the_output_is_refused_before_the_prompt_is_coun
     floor = (Decimal(32) * Decimal("0.15") + Decimal(100) * Decimal("0.60")) * Decimal("1.1")
     nano = int((floor * 1000).to_integral_value(rounding=ROUND_CEILING))
     assert f"up to ${usd_text(nano)}" in error["message"]
+
+
+def test_a_routed_request_from_a_caller_with_nothing_left_is_refused_before_routing(
+    gateway: GatewayServer,
+):
+    key = gateway.add_user("empty", 0)
+    response = httpx.post(
+        f"{gateway.base_url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": "auto", "messages": [{"role": "user", "content": "lorem " * 200_000}]},
+        timeout=60,
+    )
+    assert response.status_code == 402
+    assert "x-gateway-route-category" not in response.headers
+    assert f"up to ${usd_text(1)}" in response.json()["error"]["message"]
