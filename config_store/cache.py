@@ -144,6 +144,7 @@ class ConfigCache:
         self._lock = asyncio.Lock()
         self.snapshot = Snapshot.of(defaults, DEFAULTS_SOURCE, datetime.now(UTC))
         self._refreshed_at = clock()
+        self._last_refresh_ok = True
         self.hits = 0
         self.misses = 0
         self.refreshes = 0
@@ -152,6 +153,7 @@ class ConfigCache:
         # Real-time listeners, for stores that have them (Firestore).
         self._watching: Any = None
         self._listen_pending: asyncio.Task[None] | None = None
+        self._changes_pending = False  # a listener saw a change no refresh has read yet
         self.listener_refreshes = 0
         self.listener_failures = 0
         self.listener_error: str | None = None
@@ -202,8 +204,10 @@ class ConfigCache:
                     self.last_error,
                     exc_info=not isinstance(exc, StoreError),
                 )
+                self._last_refresh_ok = False
                 return False
             self.snapshot = snapshot
+            self._last_refresh_ok = True
             self._refreshed_at = self._clock()
             self.refreshes += 1
             return True
@@ -212,8 +216,9 @@ class ConfigCache:
         return self._clock() - self._refreshed_at >= self._interval()
 
     def _interval(self) -> float:
-        # While on defaults, retry the store sooner than the TTL.
-        return self._ttl if self.store_ok else min(self._ttl, self._retry)
+        # While on defaults, or after a refresh failed, retry sooner than the TTL.
+        healthy = self.store_ok and self._last_refresh_ok
+        return self._ttl if healthy else min(self._ttl, self._retry)
 
     async def run(self) -> None:
         """Refresh on the TTL (and watch the listeners) until cancelled; the
@@ -258,13 +263,23 @@ class ConfigCache:
             log.warning("config listeners unavailable; refreshing on the TTL: %s", exc)
 
     def _changed(self) -> None:
+        self._changes_pending = True
         if self._listen_pending is None or self._listen_pending.done():
             self._listen_pending = asyncio.get_running_loop().create_task(self._listened())
 
     async def _listened(self) -> None:
-        await asyncio.sleep(0.05)
-        if await self.refresh():
-            self.listener_refreshes += 1
+        """Refresh until no change is left unseen: a change that arrives while a
+        refresh is already reading the store gets a refresh of its own (changes
+        arriving together still make one), and a refresh that fails is tried
+        again soon rather than at the next TTL."""
+        while self._changes_pending:
+            self._changes_pending = False
+            await asyncio.sleep(0.05)
+            if await self.refresh():
+                self.listener_refreshes += 1
+            else:
+                self._changes_pending = True
+                await asyncio.sleep(self._retry)
 
     def _check_listener(self) -> None:
         """A lost listener: count it, fall back on the TTL, and listen again."""

@@ -3,11 +3,17 @@ built-in defaults when the database cannot be opened."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
 
 import httpx
 
+from config_store.cache import ConfigCache
+from config_store.defaults import BUILTIN_DEFAULTS
+from config_store.schema import Catalogue
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.harness import GatewayServer, expected_cost_nano
 
@@ -115,3 +121,51 @@ def test_defaults_serve_when_the_database_is_unreadable(
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "store_unavailable"
     assert fake_openai.calls == 0
+
+
+class HeldStore:
+    """A store whose loads wait until the test lets them through."""
+
+    source = "sqlite"
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self.loads = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def open(self) -> None:
+        return None
+
+    async def migrate(self) -> list[int]:
+        return []
+
+    async def close(self) -> None:
+        return None
+
+    async def load(self) -> Catalogue:
+        self.loads += 1
+        seen = self.catalogue  # what the store holds when the read begins
+        await self.gate.wait()
+        return seen
+
+
+async def test_a_change_seen_while_a_refresh_reads_the_store_gets_a_refresh_of_its_own():
+    first = BUILTIN_DEFAULTS.models[0]
+    store = HeldStore(BUILTIN_DEFAULTS)
+    cache = ConfigCache(store, BUILTIN_DEFAULTS, ttl_seconds=600)  # type: ignore[arg-type]
+    assert await cache.refresh()
+    store.gate.clear()
+    cache._changed()  # a listener saw a change: a refresh starts reading the store...
+    while store.loads < 2:
+        await asyncio.sleep(0.001)
+    dearer = replace(first, input_price_per_million=Decimal("99"))
+    store.catalogue = replace(BUILTIN_DEFAULTS, models=(dearer, *BUILTIN_DEFAULTS.models[1:]))
+    cache._changed()  # ...and another change lands before that read returns
+    store.gate.set()
+    for _ in range(500):  # bounds the wait only
+        if cache.snapshot.models[first.model_id].input_price_per_million == Decimal("99"):
+            break
+        await asyncio.sleep(0.01)
+    assert cache.snapshot.models[first.model_id].input_price_per_million == Decimal("99")
+    assert cache.listener_refreshes == 2
