@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -43,8 +43,10 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from config_store.documents import (
     PRICE_FIELDS,
+    SCHEDULE_ACTOR,
     model_from_json,
     model_to_json,
+    point_prices,
     price_point_of,
     prices_of,
     provider_from_json,
@@ -87,6 +89,47 @@ _COLLECTION = {
     "tier": "pricing_tiers",
 }
 _ERRORS = (google_errors.GoogleAPIError, google_errors.RetryError)
+
+
+class TimeLimit:
+    """Runs calls to Firestore within a time limit, and really returns at the limit.
+
+    `asyncio.wait_for` waits for the cancelled call to finish, and a cancelled
+    google transaction first rolls back, which retries for up to a minute while
+    the store is down (and then raises a ValueError of its own). Here a call
+    still running at the limit is cancelled and left to end by itself."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._late: set[asyncio.Future[Any]] = set()
+
+    async def run(self, work: Awaitable[T], seconds: float | None = None) -> T:
+        limit = self.seconds if seconds is None else seconds
+        task = asyncio.ensure_future(work)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=limit)
+        except asyncio.CancelledError:
+            self._abandon(task)
+            raise
+        if not done:
+            self._abandon(task)
+            raise TimeoutError(f"Firestore did not answer within {limit:g} s")
+        return task.result()
+
+    def _abandon(self, task: asyncio.Future[Any]) -> None:
+        task.cancel()
+        self._late.add(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Future[Any]) -> None:
+        self._late.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved, so that it is not reported as never retrieved
+
+    def cancel_late(self) -> None:
+        """At close: what is still running is cancelled once more (its rollback)."""
+        for task in list(self._late):
+            task.cancel()
 
 
 def client(project: str, emulator_host: str = "", *, sync: bool = False) -> Any:
@@ -165,6 +208,8 @@ def _price(data: Mapping[str, Any]) -> PricePoint:
         actor=data.get("actor", ""),
         reason=data.get("reason", ""),
         recorded_at=_moment(data.get("recorded_at")),
+        # Documents written before the field: applied unless recorded ahead of time.
+        applied=None if data.get("applied") is None else bool(data["applied"]),
     )
 
 
@@ -179,6 +224,7 @@ def price_data(point: PricePoint) -> dict[str, Any]:
         "actor": point.actor,
         "reason": point.reason,
         "recorded_at": point.recorded_at.astimezone(UTC).isoformat(),
+        "applied": bool(point.applied),
     }
 
 
@@ -368,9 +414,16 @@ class FirestoreStore:
         return await self._put("pricing_tiers", tier.id, tier_to_json(tier), overwrite)
 
     async def put_user(self, user: User, *, overwrite: bool = True) -> bool:
-        # balance_nano is not written here: only ledger increments move it.
+        """The user's document and, when it has none, its balance document at 0
+        (never an existing one: only ledger increments move a balance)."""
         values = {"id": user.id, "name": user.name, "tier_id": user.tier_id}
-        return await self._put("users", user.id, values, overwrite)
+
+        async def work(db: AsyncClient) -> bool:
+            written: bool = await _transactional(_put_user)(db.transaction(), db, values, overwrite)
+            return written
+
+        written: bool = await self._run(work)
+        return written
 
     async def put_api_key(self, key: ApiKey, *, overwrite: bool = True) -> bool:
         values = {
@@ -405,6 +458,31 @@ class FirestoreStore:
 
         points: list[PricePoint] = await self._run(work)
         return points
+
+    async def apply_due_prices(self, now: datetime) -> list[HistoryEntry]:
+        """Each scheduled price in force at `now` and not yet applied, written into
+        its model in a transaction that first reads the point again: of several
+        instances doing this at once, one writes it and the others find it applied."""
+
+        async def work(db: AsyncClient) -> list[HistoryEntry]:
+            docs = await db.collection("model_prices").get()
+            points = _each("price", docs, lambda doc: (_price(doc.to_dict() or {}), doc.reference))
+            due = [
+                (point.effective_from, ref)
+                for point, ref in points
+                if not point.applied and point.effective_from <= now
+            ]
+            entries = []
+            for _, ref in sorted(due, key=lambda item: item[0]):
+                entry: HistoryEntry | None = await _transactional(_apply_point)(
+                    db.transaction(), db, ref, now
+                )
+                if entry is not None:
+                    entries.append(entry)
+            return entries
+
+        entries: list[HistoryEntry] = await self._run(work)
+        return entries
 
     async def change(
         self,
@@ -582,23 +660,70 @@ async def _write_changes(
         action = "create" if old is None else "delete" if new is None else "update"
         document = None if new is None else dict(new)
         entry = HistoryEntry(number, entity, entity_id, action, actor, reason, old, document, at)
-        transaction.set(
-            db.collection("config_history").document(_history_id(number)),
-            {
-                "id": number,
-                "entity": entity,
-                "entity_id": entity_id,
-                "action": action,
-                "actor": actor,
-                "reason": reason,
-                "old": None if old is None else json.dumps(old, sort_keys=True),
-                "new": None if document is None else json.dumps(document, sort_keys=True),
-                "at": at.isoformat(),
-            },
-        )
+        _record(transaction, db, entry)
         entries.append(entry)
     transaction.set(counter_ref, {"value": number})
     return entries
+
+
+def _record(transaction: AsyncTransaction, db: AsyncClient, entry: HistoryEntry) -> None:
+    """A history entry, written in `transaction`."""
+    transaction.set(
+        db.collection("config_history").document(_history_id(entry.id)),
+        {
+            "id": entry.id,
+            "entity": entry.entity,
+            "entity_id": entry.entity_id,
+            "action": entry.action,
+            "actor": entry.actor,
+            "reason": entry.reason,
+            "old": None if entry.old is None else json.dumps(entry.old, sort_keys=True),
+            "new": None if entry.new is None else json.dumps(entry.new, sort_keys=True),
+            "at": entry.at.isoformat(),
+        },
+    )
+
+
+async def _put_user(
+    transaction: AsyncTransaction, db: AsyncClient, values: dict[str, Any], overwrite: bool
+) -> bool:
+    user_ref = db.collection("users").document(values["id"])
+    balance_ref = db.collection("balances").document(values["id"])
+    user = await user_ref.get(transaction=transaction)
+    balance = await balance_ref.get(transaction=transaction)
+    written = overwrite or not user.exists
+    if written:
+        transaction.set(user_ref, values, merge=True)
+    if not balance.exists:
+        transaction.create(balance_ref, {"balance_nano": 0})
+    return written
+
+
+async def _apply_point(
+    transaction: AsyncTransaction, db: AsyncClient, point_ref: Any, at: datetime
+) -> HistoryEntry | None:
+    """One scheduled price written into its model, if no one did it before."""
+    snapshot = await point_ref.get(transaction=transaction)
+    point = _parsed("price", lambda: _price(snapshot.to_dict() or {})) if snapshot.exists else None
+    if point is None or point.applied:
+        return None
+    counter_ref = db.collection("counters").document("config_history")
+    counter = await counter_ref.get(transaction=transaction)
+    model_ref = await _entity_ref(db, transaction, "model", point.model_id)
+    model = await model_ref.get(transaction=transaction)
+    transaction.update(point_ref, {"applied": True})
+    if not model.exists:
+        return None  # the model is gone: nothing to write the price into
+    number = int((counter.to_dict() or {}).get("value", 0)) + 1 if counter.exists else 1
+    old = _stored("model", model.to_dict() or {})
+    new = {**old, **point_prices(point)}
+    transaction.set(model_ref, _to_store("model", new))
+    reason = point.reason or f"scheduled price from {point.effective_from.isoformat()}"
+    entry = HistoryEntry(number, "model", point.model_id, "update", SCHEDULE_ACTOR, reason, old,
+                         new, at)  # fmt: skip
+    _record(transaction, db, entry)
+    transaction.set(counter_ref, {"value": number})
+    return entry
 
 
 async def _entity_ref(
