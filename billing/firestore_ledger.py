@@ -183,7 +183,7 @@ class FirestoreLedger:
                     self.pending(),
                     _describe(exc),
                 )
-        self._limit.cancel_late()
+        await self._limit.cancel_late()
         if self._db is not None:
             self._db.close()  # type: ignore[no-untyped-call]
             self._db = None
@@ -241,13 +241,19 @@ class FirestoreLedger:
         except sqlite3.Error as exc:
             raise LedgerError(f"the outbox cannot be read: {exc}") from exc
 
-    async def _remote(self, operation: str, work: Callable[[AsyncClient], Awaitable[T]]) -> T:
-        """One call to Firestore, within the timeout; whatever the client raises
-        (its API errors, a transaction's ValueError, a timeout) is a LedgerError."""
+    async def _remote(
+        self,
+        operation: str,
+        work: Callable[[AsyncClient], Awaitable[T]],
+        seconds: float | None = None,
+    ) -> T:
+        """One call to Firestore, within the timeout (or `seconds`); whatever the
+        client raises (its API errors, a transaction's ValueError, a timeout) is
+        a LedgerError, and the outcome is reported to the reachability record."""
         if self._db is None:
             raise LedgerError("the ledger is not started")
         try:
-            result = await self._limit.run(work(self._db))
+            result = await self._limit.run(work(self._db), seconds)
         except Exception as exc:
             error = _describe(exc)
             if self._reach is not None:
@@ -257,13 +263,22 @@ class FirestoreLedger:
             self._reach.succeeded(operation)
         return result
 
-    async def _locked_read(self, read: Callable[[], Awaitable[T]]) -> T:
-        """A read that waits for a shipment in progress, within the timeout in all."""
+    async def _locked_read(self, read: Callable[[float], Awaitable[T]]) -> T:
+        """A read that waits for a shipment in progress: the wait and the read
+        (given the time left) within the timeout in all."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._limit.seconds
         try:
-            async with asyncio.timeout(self._limit.seconds), self._lock:
-                return await read()
+            async with asyncio.timeout_at(deadline):
+                await self._lock.acquire()
         except TimeoutError as exc:
-            raise LedgerError(f"Firestore did not answer within {self._limit.seconds:g} s") from exc
+            raise LedgerError(
+                f"Firestore: a shipment held the ledger for over {self._limit.seconds:g} s"
+            ) from exc
+        try:
+            return await read(max(deadline - loop.time(), 0.001))
+        finally:
+            self._lock.release()
 
     async def balance(self, user_id: str) -> int | None:
         """Firestore's balance plus the rows not yet shipped; 0 for a user without a
@@ -275,11 +290,11 @@ class FirestoreLedger:
         so that a resync always finds out whether the store answers."""
         wanted = list(dict.fromkeys(user_ids))
 
-        async def read() -> tuple[dict[str, int], dict[str, int]]:
+        async def read(seconds: float) -> tuple[dict[str, int], dict[str, int]]:
             def fetch(db: AsyncClient) -> Awaitable[dict[str, int]]:
                 return _balance_documents(db, wanted)
 
-            remote = await self._remote("balances", fetch)
+            remote = await self._remote("balances", fetch, seconds)
             local = {
                 row[0]: int(row[1])
                 for row in self._query(
@@ -292,12 +307,12 @@ class FirestoreLedger:
         return {user: remote.get(user, 0) + local.get(user, 0) for user in wanted}
 
     async def key_spent(self, key_id: str) -> int:
-        async def read() -> tuple[list[Any], int]:
+        async def read(seconds: float) -> tuple[list[Any], int]:
             def fetch(db: AsyncClient) -> Awaitable[list[Any]]:
                 query = db.collection("ledger").where(filter=FieldFilter("key_id", "==", key_id))
                 return query.get()
 
-            docs = await self._remote("key_spent", fetch)
+            docs = await self._remote("key_spent", fetch, seconds)
             local = self._query(
                 "SELECT COALESCE(SUM(amount_nano), 0) FROM ledger "
                 "WHERE key_id = ? AND kind = 'charge'",

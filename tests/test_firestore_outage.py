@@ -1,0 +1,388 @@
+"""Two gateway instances on one Firestore emulator ride out a store outage.
+
+The gateways reach the emulator through a TCP proxy that the test controls.
+The outage cuts the proxy (connections refused and reset, as when the server
+dies) while requests are in flight and rows wait in the outboxes; then the
+emulator's data is exported, its whole process group is killed, and it is
+started again from the export on the same port. The emulator cannot export
+on a kill, and an export taken before the gateways are cut off would lose
+what they ship in between: cutting the network first makes the export hold
+every commit the gateways saw succeed.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.admin_client import Admin
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.tcp_proxy import TcpProxy
+from tests.firestore_emulator import Emulator, documents, firestore_env, gcloud, new_project
+from tests.harness import GatewayServer
+
+MINI = "gpt-4o-mini-2024-07-18"
+START = 100 * 10**9
+FLUSH, SYNC, STALE, TIMEOUT = 0.2, 0.5, 2.0, 1.0
+# An instance must refuse paid requests once its view is older than STALE; it
+# notices at its next request, and a resync in progress may hold the lock for
+# TIMEOUT. Generous on top, for a loaded machine: this only bounds a wait.
+REFUSAL_BOUND = STALE + SYNC + TIMEOUT + 10.0
+
+
+def outage_env(host: str, project: str) -> dict[str, str]:
+    return {
+        **firestore_env(host, project),  # flush 0.2 s, resync 0.5 s
+        "GATEWAY_FIRESTORE_STALE_SECONDS": str(STALE),
+        "GATEWAY_STORE_TIMEOUT_SECONDS": str(TIMEOUT),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    instance: str  # "a" or "b"
+    user: str
+    status: int
+    code: str | None
+    request_id: str | None
+    done_at: float  # time.monotonic() when the answer was in
+
+
+class Traffic:
+    """Requests sent to both instances from threads, until stopped; every answer kept."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[Outcome] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def run(self, instance: str, gw: GatewayServer, user: str, key: str, pause: float) -> None:
+        def loop() -> None:
+            n = 0
+            with httpx.Client(timeout=60) as http:
+                while not self._stop.is_set():
+                    n += 1
+                    status = self._record(instance, user, http, gw, key, f"{user} {instance} {n}")
+                    # A refusal comes at once: pause, so as not to flood the machine.
+                    self._stop.wait(pause if status == 200 else max(pause, 0.05))
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _record(
+        self, instance: str, user: str, http: httpx.Client, gw: GatewayServer, key: str, text: str
+    ) -> int:
+        try:
+            response = http.post(
+                f"{gw.base_url}/v1/chat/completions",
+                headers={"Authorization": f"Bearer {key}"},
+                json={"model": MINI, "messages": [{"role": "user", "content": text}],
+                      "max_tokens": 10},
+            )  # fmt: skip
+        except httpx.HTTPError as exc:
+            raise AssertionError(f"the gateway did not answer: {exc!r}") from exc
+        code = None
+        if response.status_code != 200:
+            code = response.json()["error"]["code"]
+        outcome = Outcome(
+            instance,
+            user,
+            response.status_code,
+            code,
+            response.headers.get("x-request-id") if response.status_code == 200 else None,
+            time.monotonic(),
+        )
+        with self._lock:
+            self.outcomes.append(outcome)
+        return response.status_code
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+    def served(self, user: str | None = None) -> list[Outcome]:
+        with self._lock:
+            return [o for o in self.outcomes if o.status == 200 and user in (None, o.user)]
+
+    def first_refusal(self, instance: str, after: float) -> float | None:
+        with self._lock:
+            return next(
+                (
+                    o.done_at
+                    for o in self.outcomes
+                    if o.instance == instance
+                    and o.done_at > after
+                    and (o.status, o.code) == (503, "store_unavailable")
+                ),
+                None,
+            )
+
+
+@pytest.fixture
+def emulator_of_its_own() -> Iterator[Emulator]:
+    if gcloud() is None:
+        pytest.skip("the Google Cloud CLI (gcloud) is not installed: no Firestore emulator")
+    server = Emulator().start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def wait_for(check: Callable[[], Any], within: float, what: str) -> Any:
+    """Poll until `check` gives something true; `within` only bounds the wait."""
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not within {within:.0f} s"
+        time.sleep(0.05)
+
+
+def health(gw: GatewayServer) -> httpx.Response:
+    return httpx.get(f"{gw.base_url}/health", timeout=30)
+
+
+def metric(gw: GatewayServer, name: str) -> float:
+    text = httpx.get(f"{gw.base_url}/metrics", timeout=30).text
+    found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    assert found, name
+    return float(found.group(1))
+
+
+def metric_total(gw: GatewayServer, name: str) -> float:
+    """The sum of a metric over its labels."""
+    text = httpx.get(f"{gw.base_url}/metrics", timeout=30).text
+    return sum(float(v) for v in re.findall(rf"^{name}{{.*}} (\S+)$", text, re.MULTILINE))
+
+
+def outbox_rows(gw: GatewayServer) -> int:
+    with sqlite3.connect(gw.data_dir / "ledger-outbox.db") as outbox:
+        return int(outbox.execute("SELECT COUNT(*) FROM ledger").fetchone()[0])
+
+
+def most_in_window(events: list[tuple[float, int]], window: float) -> int:
+    """The largest sum of amounts whose times fall within one window of that length."""
+    events = sorted(events)
+    best = total = start = 0
+    for end in range(len(events)):
+        total += events[end][1]
+        while events[end][0] - events[start][0] > window:
+            total -= events[start][1]
+            start += 1
+        best = max(best, total)
+    return best
+
+
+def ride_out_an_outage(
+    make_gateway: Callable[..., GatewayServer],
+    fake_openai: FakeOpenAI,
+    server: Emulator,
+    tmp_path: Path,
+    outage_seconds: float,
+) -> dict[str, Any]:
+    project = new_project()
+    proxy = TcpProxy(server.host).start()
+    times: dict[str, Any] = {}
+    try:
+        a = make_gateway(env=outage_env(proxy.address, project))
+        b = make_gateway(env=outage_env(proxy.address, project), do_seed=False)
+        b.demo_key = a.demo_key
+        admin_a, admin_b = Admin(a), Admin(b)
+        # A user created through the admin API, with a small balance (some 25
+        # requests' worth), that both instances spend until it runs out.
+        admin_a.ok(admin_a.post("/admin/users", {"id": "poor", "name": "Poor"}), 201)
+        poor_key = admin_a.ok(admin_a.post("/admin/users/poor/keys", {"name": "k"}), 201)["key"]
+        opening = 150_000
+        topup = {"amount_usd": f"{opening / 10**9:.9f}", "reason": "test"}
+        admin_a.ok(admin_a.post("/admin/users/poor/topup", topup), 201)
+        wait_for(lambda: "poor" in b.services().cache.snapshot.users, 10, "B knows the user")
+        for gw in (a, b):
+            wait_for(lambda gw=gw: health(gw).status_code == 200, 10, "healthy at start")
+
+        fake_openai.delay = 0.3  # requests are in flight when the store goes
+        traffic = Traffic()
+        for name, gw in (("a", a), ("b", b)):
+            for _ in range(2):
+                traffic.run(name, gw, "demo", a.demo_key, 0.0)
+            traffic.run(name, gw, "poor", poor_key, 0.2)
+        time.sleep(1.5)
+        assert traffic.served("demo"), "nothing was served before the outage"
+
+        # The outage.
+        cut_at = time.monotonic()
+        proxy.cut()
+        in_outbox = {name: outbox_rows(gw) for name, gw in (("a", a), ("b", b))}
+        for name, gw in (("a", a), ("b", b)):
+            wait_for(lambda gw=gw: health(gw).status_code == 503, REFUSAL_BOUND, f"{name} 503")
+            times[f"{name}_health_503_after"] = round(time.monotonic() - cut_at, 2)
+            refused = wait_for(
+                lambda name=name: traffic.first_refusal(name, cut_at), REFUSAL_BOUND, f"{name}"
+            )
+            times[f"{name}_refuses_after"] = round(refused - cut_at, 2)
+
+            def down(gw: GatewayServer = gw) -> bool:
+                body = health(gw).json()
+                store, listening = body["store"]["reachable"], body["listening"]
+                return not store and not listening and bool(body["balances"]["refusal"])
+
+            wait_for(down, REFUSAL_BOUND, f"{name}: store, listeners and view shown down")
+            assert metric(gw, "gateway_store_up") == 0
+            assert metric(gw, "gateway_billing_admitting") == 0
+            assert metric(gw, "gateway_config_listening") == 0
+            assert metric_total(gw, "gateway_store_failures_total") >= 1
+        # Nobody is admitted any more: what each instance charges now is only
+        # what was in flight.
+        export = server.export(project, tmp_path / "export")
+        server.kill()
+        remaining = outage_seconds - (time.monotonic() - cut_at)
+        if remaining > 0:
+            time.sleep(remaining)
+        refused_during = {
+            name: [o for o in traffic.outcomes if o.instance == name and o.done_at > cut_at]
+            for name in ("a", "b")
+        }
+        server.start(import_data=export)
+        shipped_before = {name: gw.services().ledger.shipped for name, gw in (("a", a), ("b", b))}
+        waiting = {name: outbox_rows(gw) for name, gw in (("a", a), ("b", b))}
+        restored_at = time.monotonic()
+        proxy.restore()
+        times["outage_seconds"] = round(restored_at - cut_at, 2)
+
+        # Recovery.
+        for name, gw in (("a", a), ("b", b)):
+            wait_for(lambda gw=gw: health(gw).status_code == 200, 30, f"{name} healthy again")
+            times[f"{name}_health_200_after"] = round(time.monotonic() - restored_at, 2)
+            wait_for(lambda gw=gw: health(gw).json()["listening"], 30, f"{name} listening")
+            times[f"{name}_listening_after"] = round(time.monotonic() - restored_at, 2)
+        recovered_at = time.monotonic()
+        wait_for(
+            lambda: all(
+                any(o.done_at > recovered_at for o in traffic.served() if o.instance == name)
+                for name in ("a", "b")
+            ),
+            30,
+            "served again after recovery",
+        )
+        wait_for(
+            lambda: {o.instance for o in traffic.outcomes if o.status == 402} == {"a", "b"},
+            60,
+            "the poor user ran out on both instances",
+        )
+        traffic.stop()
+        fake_openai.delay = 0
+
+        # Every answer was a 200, a 402 once the poor user ran out, or a 503
+        # store_unavailable: never anything else.
+        kinds = {(o.status, o.code) for o in traffic.outcomes}
+        assert kinds <= {(200, None), (402, "insufficient_quota"), (503, "store_unavailable")}, (
+            kinds
+        )
+        assert any(o.status == 200 for o in refused_during["a"] + refused_during["b"])
+
+        # The books: every outbox drained, every served request's row exactly once.
+        for gw in (a, b):  # each drains its outbox (reconcile ships it first)
+            Admin(gw).ok(Admin(gw).get("/admin/reconcile"))
+        for gw in (a, b):  # no instance ships any more: the same books seen from both
+            report = Admin(gw).ok(Admin(gw).get("/admin/reconcile"))
+            assert report["clean"] is True, report
+            assert outbox_rows(gw) == 0
+        ledger = documents(server.host, project, "ledger")
+        charges = {k: v for k, v in ledger.items() if v["kind"] == "charge"}
+        served = traffic.served()
+        assert sorted(charges) == sorted(o.request_id for o in served)  # none missing, none extra
+        balances = documents(server.host, project, "balances")
+        for user, opened in (("demo", START), ("poor", opening)):
+            spent = sum(-row["amount_nano"] for row in charges.values() if row["user_id"] == user)
+            assert balances[user]["balance_nano"] == opened - spent  # every increment once
+            for gw in (a, b):
+                assert Admin(gw).ok(Admin(gw).get(f"/admin/users/{user}"))["balance_nano"] == (
+                    opened - spent
+                )
+
+        # The overspend bound (README): an instance misses at most what the other
+        # charged within its shipping delay plus its view's age, each at most the
+        # stale bound while it admits; answers come after their rows commit, so
+        # one more second of slack.
+        window = 2 * STALE + 1.0
+        events = {
+            name: [
+                (o.done_at, -charges[o.request_id]["amount_nano"])
+                for o in served
+                if o.user == "poor" and o.instance == name
+            ]
+            for name in ("a", "b")
+        }
+        poor_spent = sum(amount for name in events for _, amount in events[name])
+        bound = max(most_in_window(events["b"], window), most_in_window(events["a"], window))
+        assert poor_spent <= opening + bound
+
+        # The listeners are back: a change made through A reaches B's snapshot.
+        admin_a.ok(admin_a.patch("/admin/models/mock-1", {"note": "after the outage"}))
+        wait_for(
+            lambda: admin_b.get("/admin/models/mock-1").json()["note"] == "after the outage",
+            10,
+            "B heard the change",
+        )
+        shipped_after = {
+            name: gw.services().ledger.shipped - shipped_before[name]
+            for name, gw in (("a", a), ("b", b))
+        }
+        return {
+            **times,
+            "outbox_rows_at_cut": in_outbox,
+            "outbox_rows_at_restore": waiting,
+            "rows_shipped_after_recovery": shipped_after,
+            "served": len(served),
+            "refused_503": sum(1 for o in traffic.outcomes if o.status == 503),
+            "poor_opening_nano": opening,
+            "poor_spent_nano": poor_spent,
+            "poor_overspend_nano": max(poor_spent - opening, 0),
+            "bound_nano": bound,
+        }
+    finally:
+        proxy.stop()
+
+
+def test_two_instances_ride_out_a_store_outage(
+    make_gateway: Callable[..., GatewayServer],
+    fake_openai: FakeOpenAI,
+    emulator_of_its_own: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+):
+    report = ride_out_an_outage(make_gateway, fake_openai, emulator_of_its_own, tmp_path, 0)
+    with capsys.disabled():
+        print(f"\noutage: {report}")
+    assert all(rows >= 0 for rows in report["rows_shipped_after_recovery"].values())
+    assert sum(report["outbox_rows_at_restore"].values()) >= 1  # rows waited out the outage
+    assert sum(report["rows_shipped_after_recovery"].values()) >= sum(
+        report["outbox_rows_at_restore"].values()
+    )
+
+
+@pytest.mark.soak
+def test_two_instances_ride_out_an_outage_of_minutes(
+    make_gateway: Callable[..., GatewayServer],
+    fake_openai: FakeOpenAI,
+    emulator_of_its_own: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+):
+    report = ride_out_an_outage(make_gateway, fake_openai, emulator_of_its_own, tmp_path, 150)
+    with capsys.disabled():
+        print(f"\noutage of minutes: {report}")
+    assert report["a_health_200_after"] < 30 and report["b_health_200_after"] < 30
