@@ -259,9 +259,8 @@ class ConfigCache:
                 await self.refresh()
 
     def _next_wake(self) -> float:
-        wait = self._refreshed_at + self._interval() - self._clock()
-        if self._can_listen():
-            wait = min(wait, 1.0)  # wake every second, to notice a lost listener
+        # At least every second: to notice a lost listener, or a price scheduled since.
+        wait = min(self._refreshed_at + self._interval() - self._clock(), 1.0)
         if self.snapshot.unapplied:
             due_in = (self.snapshot.unapplied[0].effective_from - datetime.now(UTC)).total_seconds()
             wait = min(wait, max(due_in, self._prices_retry_at - self._clock()))

@@ -12,18 +12,24 @@ every commit the gateways saw succeed.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from billing.firestore_ledger import FirestoreLedger
+from billing.ledger import LedgerEntry, LedgerError
+from config_store.reachability import Reachability
+from gateway.background import Supervisor
 from tests.admin_client import Admin
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.tcp_proxy import TcpProxy
@@ -45,6 +51,143 @@ def outage_env(host: str, project: str) -> dict[str, str]:
         "GATEWAY_FIRESTORE_STALE_SECONDS": str(STALE),
         "GATEWAY_STORE_TIMEOUT_SECONDS": str(TIMEOUT),
     }
+
+
+def charge(i: int) -> LedgerEntry:
+    return LedgerEntry(
+        request_id=f"r{i}",
+        user_id="u1",
+        kind="charge",
+        amount_nano=-1000 * (i + 1),
+        created_at=datetime.now(UTC).isoformat(),
+    )
+
+
+async def until(check: Callable[[], bool], what: str, within: float = 30) -> None:
+    """Wait (on the loop) until `check` holds; `within` only bounds the wait."""
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {within:.0f} s"
+        await asyncio.sleep(0.02)
+
+
+async def test_the_shipper_outlives_an_outage_and_ships_every_row_once(
+    firestore_host: str, tmp_path: Path
+):
+    project = new_project()
+    reach = Reachability()
+    with TcpProxy(firestore_host) as proxy:
+        ledger = FirestoreLedger(
+            project,
+            proxy.address,
+            tmp_path / "outbox.db",
+            flush_seconds=0.05,
+            timeout=TIMEOUT,
+            max_backoff=0.2,
+            reach=reach,
+        )
+        await ledger.start()
+        loops = Supervisor(min_backoff=0.05)
+        loops.start("ledger_shipping", ledger.ship_forever)
+        try:
+            for i in range(5):
+                await ledger.submit(charge(i))
+            await until(lambda: ledger.pending() == 0, "shipped")
+            proxy.cut()
+            for i in range(5, 10):
+                await ledger.submit(charge(i))
+            await until(lambda: ledger.ship_failures >= 3, "failures counted")
+            assert reach.reachable is False and reach.failures()["shipping"] >= 3
+            assert ledger.last_error is not None and ledger.pending() == 5
+            assert ledger.oldest_unshipped_seconds() > 0
+            with pytest.raises(LedgerError):
+                await ledger.balance("u1")
+            proxy.restore()
+            await until(lambda: ledger.pending() == 0, "shipped after the outage")
+            assert reach.reachable is True and reach.recoveries == 1
+            assert await ledger.balance("u1") == -55_000
+            # The loop never ended: every failure was the loop's own, retried.
+            state = loops.states()["ledger_shipping"]
+            assert (state["running"], state["restarts"]) == (True, 0)
+        finally:
+            await loops.stop()
+            await ledger.close()
+    assert sorted(documents(firestore_host, project, "ledger")) == sorted(
+        f"r{i}" for i in range(10)
+    )
+    assert documents(firestore_host, project, "balances")["u1"]["balance_nano"] == -55_000
+
+
+async def test_a_hung_store_bounds_reads_and_shutdown(
+    firestore_host: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    project = new_project()
+    outbox = tmp_path / "outbox.db"
+    with TcpProxy(firestore_host) as proxy:
+        ledger = FirestoreLedger(project, proxy.address, outbox, flush_seconds=60, timeout=TIMEOUT)
+        await ledger.start()
+        await ledger.submit(charge(0))
+        await ledger.drained()
+        proxy.hang()  # connections stay open, and nothing comes back
+        for i in range(1, 4):
+            await ledger.submit(charge(i))
+        began = time.monotonic()
+        with pytest.raises(LedgerError):
+            await asyncio.wait_for(ledger.balance("u1"), 20)  # 20 s only bounds the wait
+        read = time.monotonic() - began
+        began = time.monotonic()
+        await asyncio.wait_for(ledger.close(), 20)  # returns though nothing can be shipped
+        closed = time.monotonic() - began
+    with capsys.disabled():
+        print(f"\nhung store: a balance read failed after {read:.2f} s, close took {closed:.2f} s")
+    with sqlite3.connect(outbox) as db:
+        assert db.execute("SELECT COUNT(*) FROM ledger").fetchone()[0] == 3  # kept for later
+    later = FirestoreLedger(project, firestore_host, outbox, flush_seconds=60)
+    await later.start()
+    try:
+        await later.drained()
+        assert later.pending() == 0 and await later.balance("u1") == -10_000
+    finally:
+        await later.close()
+    assert len(documents(firestore_host, project, "ledger")) == 4
+
+
+def test_a_paid_request_on_a_hung_store_gets_503_in_bounded_time(
+    make_gateway: Callable[..., GatewayServer],
+    firestore_host: str,
+    fake_openai: FakeOpenAI,
+    capsys: pytest.CaptureFixture[str],
+):
+    project = new_project()
+    with TcpProxy(firestore_host) as proxy:
+        # A stale bound far away: what answers here is the balance read's own limit.
+        env = {**outage_env(proxy.address, project), "GATEWAY_FIRESTORE_STALE_SECONDS": "60"}
+        gw = make_gateway(env=env)
+        wait_for(lambda: health(gw).status_code == 200, 10, "healthy")
+        proxy.hang()
+        began = time.monotonic()
+        # The demo user's balance was never read: the request must read it.
+        response = httpx.post(
+            f"{gw.base_url}/v1/chat/completions",
+            headers={"Authorization": f"Bearer {gw.demo_key}"},
+            json={"model": MINI, "messages": [{"role": "user", "content": "hi"}]},
+            timeout=20,  # bounds the wait; the gateway answered after 30 s before
+        )
+        answered = time.monotonic() - began
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "store_unavailable"
+        wait_for(lambda: health(gw).status_code == 503, REFUSAL_BOUND, "health says so")
+        proxy.restore()
+        wait_for(lambda: health(gw).status_code == 200, 30, "healthy again")
+        again = httpx.post(
+            f"{gw.base_url}/v1/chat/completions",
+            headers={"Authorization": f"Bearer {gw.demo_key}"},
+            json={"model": MINI, "messages": [{"role": "user", "content": "hi"}]},
+            timeout=20,
+        )
+        assert again.status_code == 200, again.text
+    with capsys.disabled():
+        print(f"\nhung store: a paid request was refused after {answered:.2f} s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,3 +529,14 @@ def test_two_instances_ride_out_an_outage_of_minutes(
     with capsys.disabled():
         print(f"\noutage of minutes: {report}")
     assert report["a_health_200_after"] < 30 and report["b_health_200_after"] < 30
+
+
+def test_the_stale_bound_must_exceed_the_intervals():
+    from gateway.settings import Settings, SettingsError
+
+    settings = Settings.from_env({})
+    assert (settings.store_timeout_seconds, settings.firestore_stale_seconds) == (5.0, 10.0)
+    with pytest.raises(SettingsError, match="GATEWAY_FIRESTORE_STALE_SECONDS"):
+        Settings.from_env({"GATEWAY_FIRESTORE_STALE_SECONDS": "2"})  # resync every 2 s
+    with pytest.raises(SettingsError, match="GATEWAY_FIRESTORE_STALE_SECONDS"):
+        Settings.from_env({"GATEWAY_LEDGER_FLUSH_SECONDS": "12"})

@@ -1,7 +1,9 @@
 """GET /health: 200 while the gateway can serve paid requests, 503 while it cannot
-(the store is unreachable, or the ledger cannot write its rows); with the
-store's reachability, the snapshot's age and source, the ledger's state, the
-providers cooling down and the model sync's status per provider.
+(the store is unreachable, or the ledger cannot write its rows; on Firestore also
+while this instance's view of the balances is stale or its outbox does not ship);
+with the store's reachability, the snapshot's age and source, the ledger's state,
+the providers cooling down and the model sync's status per provider, and on
+Firestore the balance view and the outbox.
 GET /metrics: Prometheus text format."""
 
 from __future__ import annotations
