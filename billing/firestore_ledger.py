@@ -222,15 +222,19 @@ class FirestoreLedger:
         return max(self._clock() - self._shipped_before, 0.0)
 
     def shipping(self) -> Shipping:
+        pending, oldest, error = 0, 0.0, self.last_error
+        if self.started:
+            try:
+                pending, oldest = self.pending(), round(self.oldest_unshipped_seconds(), 3)
+            except LedgerError as exc:  # shown, not raised: /health must answer
+                pending, error = -1, str(exc)
         return Shipping(
-            pending=self.pending() if self.started else 0,
-            oldest_unshipped_seconds=round(self.oldest_unshipped_seconds(), 3)
-            if self.started
-            else 0.0,
+            pending=pending,
+            oldest_unshipped_seconds=oldest,
             shipped=self.shipped,
             batches=self.batches,
             failures=self.ship_failures,
-            last_error=self.last_error,
+            last_error=error,
         )
 
     def _query(self, sql: str, *args: Any) -> sqlite3.Cursor:
@@ -353,13 +357,8 @@ class FirestoreLedger:
             except Exception as exc:
                 self.ship_failures += 1
                 self.last_error = _describe(exc.__cause__ or exc)
-                log.warning(
-                    "ledger shipping failed (%d rows wait), retrying in %.1f s: %s",
-                    self.pending(),
-                    min(wait * 2, self._max_backoff),
-                    self.last_error,
-                )
                 wait = min(wait * 2, self._max_backoff)
+                log.warning("ledger shipping failed, retrying in %.1f s: %s", wait, self.last_error)
             else:
                 wait = self._flush
 

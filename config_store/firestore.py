@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -348,9 +349,18 @@ class Watching:
         return all(watch.is_active for watch in self._watches)
 
     def stop(self) -> None:
-        for watch in self._watches:
+        """Unsubscribe every listener at once: one whose stream is failing waits a
+        second for its thread, and there is one per collection."""
+
+        def unsubscribe(watch: Any) -> None:
             with contextlib.suppress(Exception):  # already closed by a lost stream
                 watch.unsubscribe()
+
+        threads = [threading.Thread(target=unsubscribe, args=(w,)) for w in self._watches]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         self._client.close()
 
 
