@@ -417,7 +417,7 @@ def ride_out_an_outage(
             for name in ("a", "b")
         }
         server.start(import_data=export)
-        times["export_kill_restart_seconds"] = round(time.monotonic() - killed_at, 2)
+        times["emulator_down_seconds"] = round(time.monotonic() - killed_at, 2)
         shipped_before = {name: gw.services().ledger.shipped for name, gw in (("a", a), ("b", b))}
         waiting = {name: outbox_rows(gw) for name, gw in (("a", a), ("b", b))}
         restored_at = time.monotonic()
@@ -563,3 +563,24 @@ def test_the_stale_bound_must_exceed_the_intervals():
         Settings.from_env({"GATEWAY_FIRESTORE_STALE_SECONDS": "2"})  # resync every 2 s
     with pytest.raises(SettingsError, match="GATEWAY_FIRESTORE_STALE_SECONDS"):
         Settings.from_env({"GATEWAY_LEDGER_FLUSH_SECONDS": "12"})
+
+
+async def test_a_client_of_firestore_itself_gets_the_reconnect_options():
+    """Not the emulator's: the channel to Firestore is made through the transport
+    class, which the client is given with the reconnect options added (checked
+    offline: the channel connects on its first call only)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud.firestore_v1 import AsyncClient
+    from google.cloud.firestore_v1.services.firestore.transports.grpc_asyncio import (
+        FirestoreGrpcAsyncIOTransport,
+    )
+
+    from config_store.firestore import _reconnect_promptly
+
+    made = AsyncClient(project="p", credentials=AnonymousCredentials())
+    _reconnect_promptly(made, asynchronous=True)
+    transport = made._firestore_api.transport
+    assert type(transport) is not FirestoreGrpcAsyncIOTransport
+    assert isinstance(transport, FirestoreGrpcAsyncIOTransport)
+    assert "create_channel" in vars(type(transport))
+    made.close()
