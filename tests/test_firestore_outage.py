@@ -246,22 +246,23 @@ class Traffic:
                 json={"model": MINI, "messages": [{"role": "user", "content": text}],
                       "max_tokens": 10},
             )  # fmt: skip
-        except httpx.HTTPError as exc:
-            raise AssertionError(f"the gateway did not answer: {exc!r}") from exc
-        code = None
-        if response.status_code != 200:
-            code = response.json()["error"]["code"]
-        outcome = Outcome(
-            instance,
-            user,
-            response.status_code,
-            code,
-            response.headers.get("x-request-id") if response.status_code == 200 else None,
-            time.monotonic(),
-        )
+        except httpx.HTTPError as exc:  # kept as an answer of its own, which the test refuses
+            outcome = Outcome(instance, user, 0, repr(exc), None, time.monotonic())
+        else:
+            code = None
+            if response.status_code != 200:
+                code = response.json()["error"]["code"]
+            outcome = Outcome(
+                instance,
+                user,
+                response.status_code,
+                code,
+                response.headers.get("x-request-id") if response.status_code == 200 else None,
+                time.monotonic(),
+            )
         with self._lock:
             self.outcomes.append(outcome)
-        return response.status_code
+        return outcome.status
 
     def stop(self) -> None:
         self._stop.set()
@@ -355,6 +356,7 @@ def ride_out_an_outage(
     times: dict[str, Any] = {}
     began = time.monotonic()
     started: list[GatewayServer] = []
+    traffic = Traffic()
     try:
         a = make_gateway(env=outage_env(proxy.address, project))
         b = make_gateway(env=outage_env(proxy.address, project), do_seed=False)
@@ -374,7 +376,6 @@ def ride_out_an_outage(
 
         times["setup_seconds"] = round(time.monotonic() - began, 2)
         fake_openai.delay = 0.3  # requests are in flight when the store goes
-        traffic = Traffic()
         for name, gw in (("a", a), ("b", b)):
             for _ in range(2):
                 traffic.run(name, gw, "demo", a.demo_key, 0.0)
@@ -518,6 +519,7 @@ def ride_out_an_outage(
             "bound_nano": bound,
         }
     finally:
+        traffic.stop()
         for gw in started:  # while their store is still there to say goodbye to
             gw.stop()
         proxy.stop()
