@@ -19,28 +19,37 @@ write per second per document.
 A balance read here is Firestore's balance plus this instance's rows not yet
 shipped. See the README ("Scaling out") for the overspend bound this gives
 across instances.
+
+Every call to Firestore is bounded by `timeout` (reads on the request path
+include their wait for a shipment in progress), and whatever the client raises
+becomes a `LedgerError` here. The shipper (`ship_forever`, run under the
+lifespan's supervisor) retries any failure with a backoff, counts it and keeps
+the last error; `shipping()` says how long the oldest unshipped row has waited.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import math
 import sqlite3
+import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1 import AsyncClient
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from billing.ledger import LedgerEntry, LedgerError, LedgerHealth, SqliteLedger
-from config_store.firestore import client
+from config_store.firestore import TimeLimit, client
+from config_store.reachability import Reachability
 
 log = logging.getLogger("gateway.ledger")
+T = TypeVar("T")
 
 _SHIP_ROWS = 240  # rows + one increment per user stay under Firestore's 500 writes
 _OUTBOX_SCHEMA = """
@@ -71,12 +80,29 @@ _OUTBOX_ADDED = (
     ("usage_source", "TEXT NOT NULL DEFAULT ''"),
     ("usage_raw", "TEXT NOT NULL DEFAULT ''"),
 )
-_ERRORS = (google_errors.GoogleAPIError, google_errors.RetryError)
 
 
 def ledger_document(row: sqlite3.Row) -> dict[str, Any]:
     """An outbox row as its Firestore document (prices stay the JSON copy)."""
-    return {name: row[name] for name in row.keys()}  # noqa: SIM118 (sqlite3.Row)
+    return {name: row[name] for name in row.keys() if name != "rowid"}  # noqa: SIM118
+
+
+def _describe(exc: BaseException) -> str:
+    """An error for logs and /health: its type and first words (google's messages
+    carry a long debug string)."""
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+@dataclass(frozen=True, slots=True)
+class Shipping:
+    """How the outbox is shipping, for /health and /metrics."""
+
+    pending: int  # rows in the outbox
+    oldest_unshipped_seconds: float  # 0 with an empty outbox
+    shipped: int  # rows shipped since the start
+    batches: int
+    failures: int  # shipping passes that failed
+    last_error: str | None
 
 
 class FirestoreLedger:
@@ -90,19 +116,27 @@ class FirestoreLedger:
         max_batch: int = 512,
         synchronous: str = "NORMAL",
         busy_timeout: float = 5.0,
+        timeout: float = 5.0,
+        max_backoff: float = 5.0,
+        reach: Reachability | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._project = project
         self._emulator_host = emulator_host
         self._path = outbox
         self._flush = flush_seconds
+        self._max_backoff = max(max_backoff, flush_seconds)
+        self._limit = TimeLimit(timeout)
+        self._reach = reach
+        self._clock = clock
         self._writer = SqliteLedger(
             outbox, max_batch=max_batch, synchronous=synchronous, busy_timeout=busy_timeout
         )
         self._local: sqlite3.Connection | None = None
         self._db: AsyncClient | None = None
-        self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # shipping and balance reads never interleave
-        self._wake = asyncio.Event()
+        # Every row committed to the outbox before this moment has been shipped.
+        self._shipped_before = clock()
         self.on_batch: Callable[[int, float], None] | None = None  # outbox commits
         self.on_checkpoint: Callable[[float], None] | None = None  # the outbox's WAL
         self.batches = 0  # shipping transactions
@@ -110,6 +144,10 @@ class FirestoreLedger:
         self.shipped = 0
         self.ship_failures = 0
         self.last_error: str | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._local is not None
 
     async def start(self) -> None:
         try:
@@ -124,23 +162,28 @@ class FirestoreLedger:
                     local.execute(f"ALTER TABLE ledger ADD COLUMN {name} {declaration}")
         except (OSError, sqlite3.Error) as exc:
             raise LedgerError(f"cannot open the outbox {self._path}: {exc}") from exc
-        self._local = local
         local.row_factory = sqlite3.Row
         self._writer.on_batch = self.on_batch
         self._writer.on_checkpoint = self.on_checkpoint
         await self._writer.start()
         self._db = client(self._project, self._emulator_host)
-        self._task = asyncio.get_running_loop().create_task(self._ship_forever())
+        self._shipped_before = self._clock()  # rows left by an earlier run wait from now
+        self._local = local
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Write what is queued to the outbox, ship what can be shipped within the
+        timeout (the rest waits in the outbox for the next start), and stop."""
         await self._writer.close()
-        with contextlib.suppress(LedgerError):
-            await self._ship_all()  # what is left stays in the outbox if this fails
+        if self._local is not None and self._db is not None:
+            try:
+                await self._limit.run(self._ship_pass())
+            except Exception as exc:
+                log.warning(
+                    "ledger: %d rows stay in the outbox for the next start: %s",
+                    self.pending(),
+                    _describe(exc),
+                )
+        await self._limit.cancel_late()
         if self._db is not None:
             self._db.close()  # type: ignore[no-untyped-call]
             self._db = None
@@ -151,25 +194,52 @@ class FirestoreLedger:
     def submit(self, entry: LedgerEntry) -> asyncio.Future[None]:
         return self._writer.submit(entry)
 
+    async def committed(self) -> None:
+        """Every row submitted so far is in the outbox (or has failed)."""
+        await self._writer.drained()
+
     async def drained(self) -> None:
         """Every row submitted so far is in the outbox and shipped."""
         await self._writer.drained()
-        await self._ship_all()
+        await self._ship_pass()
 
     @property
     def writable(self) -> bool:
         return self._writer.writable
 
     def health(self) -> LedgerHealth:
-        """The outbox writer's: a request is answered once its row is in the outbox,
-        so shipping failures (retried, and shown in `ship_failures`) do not make
-        the ledger unhealthy."""
+        """The outbox writer's: a request is answered once its row is in the outbox;
+        how shipping goes is `shipping()`."""
         return self._writer.health()
 
     def pending(self) -> int:
         """Rows in the outbox not yet shipped."""
         row = self._query("SELECT COUNT(*) FROM ledger").fetchone()
         return int(row[0])
+
+    def oldest_unshipped_seconds(self) -> float:
+        """How long the oldest row of the outbox has waited to be shipped, at most
+        (0 with an empty outbox): every row older than the start of the last
+        shipping pass that succeeded has been shipped."""
+        if self._query("SELECT 1 FROM ledger LIMIT 1").fetchone() is None:
+            return 0.0
+        return max(self._clock() - self._shipped_before, 0.0)
+
+    def shipping(self) -> Shipping:
+        pending, oldest, error = 0, 0.0, self.last_error
+        if self.started:
+            try:
+                pending, oldest = self.pending(), round(self.oldest_unshipped_seconds(), 3)
+            except LedgerError as exc:  # shown, not raised: /health must answer
+                pending, error = -1, str(exc)
+        return Shipping(
+            pending=pending,
+            oldest_unshipped_seconds=oldest,
+            shipped=self.shipped,
+            batches=self.batches,
+            failures=self.ship_failures,
+            last_error=error,
+        )
 
     def _query(self, sql: str, *args: Any) -> sqlite3.Cursor:
         if self._local is None:
@@ -179,74 +249,146 @@ class FirestoreLedger:
         except sqlite3.Error as exc:
             raise LedgerError(f"the outbox cannot be read: {exc}") from exc
 
-    async def _remote(self, work: Any) -> Any:
+    async def _remote(
+        self,
+        operation: str,
+        work: Callable[[AsyncClient], Awaitable[T]],
+        seconds: float | None = None,
+    ) -> T:
+        """One call to Firestore, within the timeout (or `seconds`); whatever the
+        client raises (its API errors, a transaction's ValueError, a timeout) is
+        a LedgerError, and the outcome is reported to the reachability record."""
         if self._db is None:
             raise LedgerError("the ledger is not started")
         try:
-            return await asyncio.wait_for(work(self._db), timeout=30)
-        except (TimeoutError, *_ERRORS) as exc:
-            raise LedgerError(f"Firestore: {exc}") from exc
+            result = await self._limit.run(work(self._db), seconds)
+        except Exception as exc:
+            error = _describe(exc)
+            if self._reach is not None:
+                self._reach.failed(operation, error)
+            raise LedgerError(f"Firestore ({operation}): {error}") from exc
+        if self._reach is not None:
+            self._reach.succeeded(operation)
+        return result
+
+    async def _locked_read(self, read: Callable[[float], Awaitable[T]]) -> T:
+        """A read that waits for a shipment in progress: the wait and the read
+        (given the time left) within the timeout in all."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._limit.seconds
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._lock.acquire()
+        except TimeoutError as exc:
+            raise LedgerError(
+                f"Firestore: a shipment held the ledger for over {self._limit.seconds:g} s"
+            ) from exc
+        try:
+            return await read(max(deadline - loop.time(), 0.001))
+        finally:
+            self._lock.release()
 
     async def balance(self, user_id: str) -> int | None:
-        async with self._lock:
-            doc = await self._remote(lambda db: db.collection("balances").document(user_id).get())
-            local = self._query(
-                "SELECT COALESCE(SUM(amount_nano), 0), COUNT(*) FROM ledger WHERE user_id = ?",
-                user_id,
-            ).fetchone()
-        if not doc.exists and not local[1]:
-            return None
-        remote = int((doc.to_dict() or {}).get("balance_nano", 0)) if doc.exists else 0
-        return remote + int(local[0])
+        """Firestore's balance plus the rows not yet shipped; 0 for a user without a
+        balance document (one created before the documents were, or never credited)."""
+        return (await self.balances([user_id]))[user_id]
+
+    async def balances(self, user_ids: Sequence[str]) -> dict[str, int]:
+        """Several balances in one read. With no user, one document is still read,
+        so that a resync always finds out whether the store answers."""
+        wanted = list(dict.fromkeys(user_ids))
+
+        async def read(seconds: float) -> tuple[dict[str, int], dict[str, int]]:
+            def fetch(db: AsyncClient) -> Awaitable[dict[str, int]]:
+                return _balance_documents(db, wanted)
+
+            remote = await self._remote("balances", fetch, seconds)
+            local = {
+                row[0]: int(row[1])
+                for row in self._query(
+                    "SELECT user_id, COALESCE(SUM(amount_nano), 0) FROM ledger GROUP BY user_id"
+                )
+            }
+            return remote, local
+
+        remote, local = await self._locked_read(read)
+        return {user: remote.get(user, 0) + local.get(user, 0) for user in wanted}
 
     async def key_spent(self, key_id: str) -> int:
-        async with self._lock:
-            docs = await self._remote(
-                lambda db: (
-                    db.collection("ledger").where(filter=FieldFilter("key_id", "==", key_id)).get()
-                )
-            )
+        async def read(seconds: float) -> tuple[list[Any], int]:
+            def fetch(db: AsyncClient) -> Awaitable[list[Any]]:
+                query = db.collection("ledger").where(filter=FieldFilter("key_id", "==", key_id))
+                return query.get()
+
+            docs = await self._remote("key_spent", fetch, seconds)
             local = self._query(
                 "SELECT COALESCE(SUM(amount_nano), 0) FROM ledger "
                 "WHERE key_id = ? AND kind = 'charge'",
                 key_id,
             ).fetchone()
+            return docs, int(local[0])
+
+        docs, local = await self._locked_read(read)
         remote = sum(
             int(d.to_dict().get("amount_nano", 0))
             for d in docs
             if (d.to_dict() or {}).get("kind") == "charge"
         )
-        return -(remote + int(local[0]))
+        return -(remote + local)
 
     async def has_entry(self, request_id: str) -> bool:
         if self._query("SELECT 1 FROM ledger WHERE request_id = ?", request_id).fetchone():
             return True
-        doc = await self._remote(lambda db: db.collection("ledger").document(request_id).get())
+
+        def fetch(db: AsyncClient) -> Awaitable[Any]:
+            return db.collection("ledger").document(request_id).get()
+
+        doc = await self._remote("has_entry", fetch)
         return bool(doc.exists)
 
-    async def _ship_forever(self) -> None:
+    async def ship_forever(self) -> None:
+        """Ship the outbox every flush interval until cancelled. A pass that fails,
+        whatever the error, is counted and logged, and tried again after a backoff
+        that doubles up to `max_backoff` (so that a store that is back is found
+        soon), then goes back to the flush interval."""
+        wait = self._flush
         while True:
-            await asyncio.sleep(self._flush)
+            await asyncio.sleep(wait)
+            if not self.started:
+                continue
             try:
-                await self._ship_all()
-            except LedgerError as exc:
+                await self._ship_pass()
+            except Exception as exc:
                 self.ship_failures += 1
-                self.last_error = str(exc)
-                log.warning("ledger shipping failed, will retry: %s", exc)
+                self.last_error = _describe(exc.__cause__ or exc)
+                wait = min(wait * 2, self._max_backoff)
+                log.warning("ledger shipping failed, retrying in %.1f s: %s", wait, self.last_error)
+            else:
+                wait = self._flush
 
-    async def _ship_all(self) -> None:
-        while await self._ship_batch():
-            pass
+    async def _ship_pass(self) -> None:
+        """Ship every row that is in the outbox now, oldest first. Rows committed
+        meanwhile wait for the next pass, so that a pass ends under any load."""
+        began = self._clock()
+        waiting = self.pending()
+        for _ in range(math.ceil(waiting / _SHIP_ROWS)):
+            if not await self._ship_batch():
+                break
+        self._shipped_before = max(self._shipped_before, began)
 
     async def _ship_batch(self) -> int:
-        """Ship the oldest rows of the outbox; returns how many were shipped."""
+        """Ship the oldest rows of the outbox (in commit order); returns how many."""
         async with self._lock:
             rows = self._query(
-                "SELECT * FROM ledger ORDER BY created_at, request_id LIMIT ?", _SHIP_ROWS
+                "SELECT rowid, * FROM ledger ORDER BY rowid LIMIT ?", _SHIP_ROWS
             ).fetchall()
             if not rows:
                 return 0
-            await self._remote(lambda db: _commit(db, rows))
+
+            def commit(db: AsyncClient) -> Awaitable[None]:
+                return _commit(db, rows)
+
+            await self._remote("shipping", commit)
             marks = ", ".join("?" for _ in rows)
             self._query(
                 f"DELETE FROM ledger WHERE request_id IN ({marks})",  # noqa: S608
@@ -257,6 +399,18 @@ class FirestoreLedger:
             self.rows += len(rows)
             self.last_error = None
             return len(rows)
+
+
+async def _balance_documents(db: AsyncClient, user_ids: list[str]) -> dict[str, int]:
+    if not user_ids:
+        await db.collection("balances").limit(1).get()
+        return {}
+    refs = [db.collection("balances").document(user_id) for user_id in user_ids]
+    return {
+        snapshot.id: int((snapshot.to_dict() or {}).get("balance_nano", 0))
+        async for snapshot in db.get_all(refs)
+        if snapshot.exists
+    }
 
 
 async def _commit(db: AsyncClient, rows: list[sqlite3.Row]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from billing.ledger import Ledger, LedgerEntry, LedgerError
@@ -56,6 +57,9 @@ class Meter:
         # and holds open against it.
         self._spent: dict[str, int] = {}
         self._key_held: dict[str, int] = {}
+        # Each user's count of balance moves made here, so that a resync whose read
+        # may have missed one (it moved while the read was out) keeps the local value.
+        self._moves: dict[str, int] = {}
 
     async def _balance(self, user_id: str) -> int:
         balance = self._balances.get(user_id)
@@ -77,13 +81,27 @@ class Meter:
     async def balance(self, user_id: str) -> int:
         return await self._balance(user_id)
 
-    async def resync(self) -> None:
-        """Re-read every known balance from the ledger: with several instances
-        sharing a store, each sees the others' charges this often."""
-        for user_id in list(self._balances):
-            fresh = await self._ledger.balance(user_id)
-            if fresh is not None:
-                self._balances[user_id] = fresh
+    async def resync(
+        self, read: Callable[[list[str]], Awaitable[Mapping[str, int | None]]] | None = None
+    ) -> None:
+        """Re-read every known balance (with `read`, all at once; else one by one
+        from the ledger): with several instances sharing a store, each sees the
+        others' charges this often. `read` must see every row submitted before it
+        was called. A balance that moved here while it was being read keeps its
+        local value until the next resync."""
+        users = list(self._balances)
+        moves = {user_id: self._moves.get(user_id, 0) for user_id in users}
+        if read is None:
+            fresh: Mapping[str, int | None] = {u: await self._ledger.balance(u) for u in users}
+        else:
+            fresh = await read(users)
+        for user_id in users:
+            value = fresh.get(user_id)
+            if value is not None and self._moves.get(user_id, 0) == moves[user_id]:
+                self._balances[user_id] = value
+
+    def _moved(self, user_id: str) -> None:
+        self._moves[user_id] = self._moves.get(user_id, 0) + 1
 
     def open_holds(self) -> dict[str, int]:
         return dict(self._held)
@@ -130,9 +148,16 @@ class Meter:
         """A top-up or an adjustment (any sign): applied once committed; returns
         the new balance. An adjustment may take the balance below zero."""
         await self._balance(entry.user_id)
-        committed = self._ledger.submit(entry)
-        await committed
+        # Applied before its commit (and taken back if that fails), as a charge is:
+        # a resync waits for the rows submitted before it reads, so it sees both.
         self._balances[entry.user_id] += entry.amount_nano
+        self._moved(entry.user_id)
+        try:
+            await self._ledger.submit(entry)
+        except BaseException:
+            self._balances[entry.user_id] -= entry.amount_nano
+            self._moved(entry.user_id)
+            raise
         return self._balances[entry.user_id]
 
     def release(self, hold: Hold) -> None:
@@ -156,6 +181,7 @@ class Meter:
             )
         self.release(hold)
         self._balances[entry.user_id] = self._balances.get(entry.user_id, 0) + entry.amount_nano
+        self._moved(entry.user_id)
         if hold.key_id and hold.key_id in self._spent:
             self._spent[hold.key_id] -= entry.amount_nano  # a charge is negative
         return self._ledger.submit(entry)
@@ -163,6 +189,7 @@ class Meter:
     def _undo(self, hold: Hold, entry: LedgerEntry) -> None:
         """A charge whose ledger row was not written: as if it never happened."""
         self._balances[entry.user_id] -= entry.amount_nano
+        self._moved(entry.user_id)
         if hold.key_id and hold.key_id in self._spent:
             self._spent[hold.key_id] += entry.amount_nano
 

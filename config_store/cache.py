@@ -4,6 +4,13 @@ The request path never touches the store: it reads `ConfigCache.snapshot`, an
 immutable object swapped in one assignment when a refresh succeeds. A refresh
 that fails keeps the last good snapshot; a store that cannot be opened at start
 leaves the built-in defaults serving, and the stats say so.
+
+Which price wins: a model's document holds the price in force. Its price points
+are the history, and only a point scheduled for later (not yet `applied`) is
+read over the document: from its time on, by the snapshot, until the refresh
+loop has written it into the document (`ConfigStore.apply_due_prices`). So an
+edit of the document itself, through the admin API or by hand, is what the
+next snapshot bills.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +26,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from config_store.reachability import Reachability
 from config_store.router_config import ModelProfile, RouterConfig
 from config_store.schema import (
     ApiKey,
@@ -52,8 +61,10 @@ class Snapshot:
     active_models: tuple[ModelConfig, ...] = field(default=())
     profiles: Mapping[str, ModelProfile] = field(default_factory=dict)  # by model_id
     router: RouterConfig = field(default_factory=RouterConfig)  # the defaults if never set
-    # Price points that were not yet in force when the snapshot was made, by model.
+    # Scheduled price points not yet in force when the snapshot was made, by model.
     upcoming: Mapping[str, tuple[PricePoint, ...]] = field(default_factory=dict)
+    # Every scheduled point not yet written into its model's document, soonest first.
+    unapplied: tuple[PricePoint, ...] = ()
     # Keys presented and found valid in this snapshot, so that a key is hashed
     # and checked once per snapshot rather than once per request. Only valid
     # keys enter, so its size is bounded by the number of keys.
@@ -76,6 +87,7 @@ class Snapshot:
             profiles=_index(catalogue.profiles, lambda p: p.model_id),
             router=catalogue.router_config or RouterConfig(),
             upcoming=MappingProxyType(upcoming),
+            unapplied=tuple(sorted((p for p in catalogue.prices if not p.applied), key=_effective)),
         )
 
     def priced(self, model: ModelConfig, at: datetime | None = None) -> ModelConfig:
@@ -92,20 +104,27 @@ class Snapshot:
         return self.models.get(model_id)
 
 
+def _effective(point: PricePoint) -> datetime:
+    return point.effective_from
+
+
 def _priced(
     catalogue: Catalogue, at: datetime
 ) -> tuple[tuple[ModelConfig, ...], dict[str, tuple[PricePoint, ...]]]:
-    """Each model with the prices in force at `at`, and the points still to come."""
+    """Each model with the prices in force at `at`, and the points still to come.
+    The document's prices are in force, unless a scheduled point came due and is
+    not yet written into it; applied points are history and never override it."""
     points: dict[str, list[PricePoint]] = {}
     for point in catalogue.prices:
-        points.setdefault(point.model_id, []).append(point)
+        if not point.applied:
+            points.setdefault(point.model_id, []).append(point)
     models = []
     upcoming: dict[str, tuple[PricePoint, ...]] = {}
     for model in catalogue.models:
-        history = sorted(points.get(model.model_id, ()), key=lambda p: p.effective_from)
-        in_force = [p for p in history if p.effective_from <= at]
-        later = tuple(p for p in history if p.effective_from > at)
-        models.append(in_force[-1].applied_to(model) if in_force else model)
+        scheduled = sorted(points.get(model.model_id, ()), key=_effective)
+        due = [p for p in scheduled if p.effective_from <= at]
+        later = tuple(p for p in scheduled if p.effective_from > at)
+        models.append(due[-1].applied_to(model) if due else model)
         if later:
             upcoming[model.model_id] = later
     return tuple(models), upcoming
@@ -135,11 +154,18 @@ class ConfigCache:
         ttl_seconds: float = 600.0,
         retry_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        reach: Reachability | None = None,
     ) -> None:
         self._store = store
         self._ttl = ttl_seconds
         self._retry = retry_seconds
         self._clock = clock
+        self._reach = reach
+        self._recoveries_seen = reach.recoveries if reach is not None else 0
+        self._unreachable_noted = False
+        self._prices_retry_at = 0.0  # on the clock: no retry of a failed price write before
+        self.scheduled_applied = 0  # scheduled prices this process wrote into their models
+        self.schedule_failures = 0
         self._connected = False
         self._lock = asyncio.Lock()
         self.snapshot = Snapshot.of(defaults, DEFAULTS_SOURCE, datetime.now(UTC))
@@ -198,6 +224,8 @@ class ConfigCache:
                 self.refresh_failures += 1
                 self.last_error = str(exc) if isinstance(exc, StoreError) else repr(exc)[:500]
                 self._refreshed_at = self._clock()
+                if self._reach is not None:
+                    self._reach.failed("refresh", self.last_error[:300])
                 log.warning(
                     "config refresh failed; keeping the %s snapshot: %s",
                     self.snapshot.source,
@@ -210,6 +238,8 @@ class ConfigCache:
             self._last_refresh_ok = True
             self._refreshed_at = self._clock()
             self.refreshes += 1
+            if self._reach is not None:
+                self._reach.succeeded("refresh")
             return True
 
     def should_refresh(self) -> bool:
@@ -221,28 +251,61 @@ class ConfigCache:
         return self._ttl if healthy else min(self._ttl, self._retry)
 
     async def run(self) -> None:
-        """Refresh on the TTL (and watch the listeners) until cancelled; the
-        lifespan runs it under supervision."""
+        """Refresh on the TTL, watch the listeners and write scheduled prices into
+        their models when they come due, until cancelled; the lifespan runs it
+        under supervision."""
         self._listen()
         while True:
-            wait = self._refreshed_at + self._interval() - self._clock()
-            # Wake at least every second while listening, to notice a lost listener.
-            await asyncio.sleep(
-                min(max(wait, 0.05), 1.0) if self._can_listen() else max(wait, 0.05)
-            )
-            self._check_listener()
+            await asyncio.sleep(self._next_wake())
+            await self._check_listener()
+            if self._prices_due():
+                await self._apply_prices()
             if self.should_refresh():
                 await self.refresh()
+
+    def _next_wake(self) -> float:
+        # At least every second: to notice a lost listener, or a price scheduled since.
+        wait = min(self._refreshed_at + self._interval() - self._clock(), 1.0)
+        if self.snapshot.unapplied:
+            due_in = (self.snapshot.unapplied[0].effective_from - datetime.now(UTC)).total_seconds()
+            wait = min(wait, max(due_in, self._prices_retry_at - self._clock()))
+        return max(wait, 0.05)
+
+    def _prices_due(self) -> bool:
+        unapplied = self.snapshot.unapplied
+        return (
+            bool(unapplied)
+            and unapplied[0].effective_from <= datetime.now(UTC)
+            and self._clock() >= self._prices_retry_at
+        )
+
+    async def _apply_prices(self) -> None:
+        """Write the scheduled prices that came due into their models' documents
+        (each once, whichever instance gets there first), then refresh."""
+        try:
+            entries = await self._store.apply_due_prices(datetime.now(UTC))
+        except Exception as exc:  # retried; meanwhile the snapshot bills them anyway
+            self.schedule_failures += 1
+            self._prices_retry_at = self._clock() + self._retry
+            log.warning("scheduled prices not written yet, will retry: %s", exc)
+            return
+        self.scheduled_applied += len(entries)
+        if await self.refresh() and self._prices_due():
+            # Still due after a write and a refresh: not ours to write; try later.
+            self._prices_retry_at = self._clock() + self._retry
 
     def _can_listen(self) -> bool:
         return callable(getattr(self._store, "watch", None))
 
     @property
     def listening(self) -> bool | None:
-        """None when the store has no listeners; else whether they are up."""
+        """None when the store has no listeners; else whether they are up. A
+        listener's stream may fail while its object still says it is active, so
+        while the store does not answer the listeners count as down."""
         if not self._can_listen():
             return None
-        return self._watching is not None and bool(self._watching.alive())
+        reachable = self._reach is None or self._reach.reachable
+        return reachable and self._watching is not None and bool(self._watching.alive())
 
     def _listen(self) -> None:
         """Subscribe to the store's changes; each change refreshes the snapshot soon
@@ -281,8 +344,26 @@ class ConfigCache:
                 self._changes_pending = True
                 await asyncio.sleep(self._retry)
 
-    def _check_listener(self) -> None:
-        """A lost listener: count it, fall back on the TTL, and listen again."""
+    async def _check_listener(self) -> None:
+        """A lost listener: count it, fall back on the TTL, and listen again. While
+        the store does not answer, the listeners count as down; once it answers
+        again they are replaced (and the snapshot refreshed), whatever they say."""
+        if self._reach is not None:
+            if not self._reach.reachable:
+                if not self._unreachable_noted and self._watching is not None:
+                    self._unreachable_noted = True
+                    self.listener_failures += 1
+                    self.listener_error = "the store does not answer: listeners count as down"
+                    log.warning("config store unreachable; listeners count as down")
+                return
+            if self._reach.recoveries != self._recoveries_seen:
+                self._recoveries_seen = self._reach.recoveries
+                self._unreachable_noted = False
+                if self._watching is not None:
+                    log.warning("config store answers again; listening anew")
+                    self._replace_listeners()
+                    await self.refresh()  # what changed while nobody heard it
+                return
         if self._watching is None or self._watching.alive():
             if self._watching is None and self._can_listen() and self.store_ok:
                 self._listen()
@@ -290,8 +371,12 @@ class ConfigCache:
         self.listener_failures += 1
         self.listener_error = "a config listener stopped"
         log.warning("config listener lost; refreshing on the TTL until it is back")
-        self._watching.stop()
-        self._watching = None
+        self._replace_listeners()
+
+    def _replace_listeners(self) -> None:
+        if self._watching is not None:
+            _stop_in_background(self._watching)
+            self._watching = None
         self._listen()
 
     def stop_listening(self) -> None:
@@ -300,10 +385,12 @@ class ConfigCache:
             self._watching.stop()
 
     async def stop(self) -> None:
-        """Stop refreshing and listening, and close the store."""
+        """Stop refreshing and listening, and close the store. Listeners are stopped
+        on a thread of their own, waited for a few seconds at most: one whose
+        stream is failing may take longer, and nothing is lost by not waiting."""
         if self._watching is not None:
             watching, self._watching = self._watching, None
-            await asyncio.to_thread(watching.stop)
+            await asyncio.to_thread(_stop_in_background(watching).join, 5.0)
         if self._listen_pending is not None:
             self._listen_pending.cancel()
         async with self._lock:
@@ -329,4 +416,14 @@ class ConfigCache:
             "listener_refreshes": self.listener_refreshes,
             "listener_failures": self.listener_failures,
             "listener_error": self.listener_error,
+            "scheduled_prices_pending": len(snap.unapplied),
+            "scheduled_prices_applied": self.scheduled_applied,
+            "scheduled_price_failures": self.schedule_failures,
         }
+
+
+def _stop_in_background(watching: Any) -> threading.Thread:
+    """Stop listeners on a daemon thread: it never holds up the loop or the exit."""
+    thread = threading.Thread(target=watching.stop, name="gateway-listener-stop", daemon=True)
+    thread.start()
+    return thread

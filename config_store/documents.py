@@ -364,6 +364,19 @@ def prices_of(document: Mapping[str, Any] | None) -> tuple[str | None, ...] | No
     return tuple(_text(_decimal_or_none(document.get(name))) for name in PRICE_FIELDS)
 
 
+SCHEDULE_ACTOR = "schedule"  # who wrote a scheduled price into its model, in the history
+
+
+def point_prices(point: PricePoint) -> dict[str, str | None]:
+    """A price point's four prices as a model document holds them."""
+    return {
+        "input_price_per_million": str(point.input_price_per_million),
+        "output_price_per_million": str(point.output_price_per_million),
+        "cached_input_price_per_million": _text(point.cached_input_price_per_million),
+        "cache_write_price_per_million": _text(point.cache_write_price_per_million),
+    }
+
+
 def price_point_of(
     document: Mapping[str, Any], at: datetime, actor: str, reason: str
 ) -> PricePoint:

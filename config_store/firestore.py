@@ -29,11 +29,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+import grpc
 from google.api_core import exceptions as google_errors
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
@@ -43,8 +45,10 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from config_store.documents import (
     PRICE_FIELDS,
+    SCHEDULE_ACTOR,
     model_from_json,
     model_to_json,
+    point_prices,
     price_point_of,
     prices_of,
     provider_from_json,
@@ -89,6 +93,65 @@ _COLLECTION = {
 _ERRORS = (google_errors.GoogleAPIError, google_errors.RetryError)
 
 
+class TimeLimit:
+    """Runs calls to Firestore within a time limit, and really returns at the limit.
+
+    `asyncio.wait_for` waits for the cancelled call to finish, and a cancelled
+    google transaction first rolls back, which retries for up to a minute while
+    the store is down (and then raises a ValueError of its own). Here a call
+    still running at the limit is cancelled and left to end by itself; what it
+    raises then is of no interest to anyone."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._late: set[asyncio.Task[Any]] = set()
+
+    async def run(self, work: Awaitable[T], seconds: float | None = None) -> T:
+        limit = self.seconds if seconds is None else seconds
+        abandoned = False
+
+        async def guarded() -> T:
+            try:
+                return await work
+            except BaseException:
+                if abandoned:
+                    return cast(T, None)
+                raise
+
+        task = asyncio.ensure_future(guarded())
+        try:
+            done, _ = await asyncio.wait({task}, timeout=limit)
+        except asyncio.CancelledError:
+            abandoned = True
+            self._abandon(task)
+            raise
+        if not done:
+            abandoned = True
+            self._abandon(task)
+            raise TimeoutError(f"Firestore did not answer within {limit:g} s")
+        return task.result()
+
+    def _abandon(self, task: asyncio.Task[Any]) -> None:
+        task.cancel()
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    async def cancel_late(self) -> None:
+        """At close: calls still running are cancelled once more (which ends the
+        rollback they may be in) and given a moment to end."""
+        late = list(self._late)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=1.0)
+
+
+def _describe(exc: BaseException) -> str:
+    """An error for messages and logs: its type and first words (google's messages
+    carry a long debug string)."""
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
 def client(project: str, emulator_host: str = "", *, sync: bool = False) -> Any:
     """A Firestore client for `project`; with `emulator_host`, one that talks to
     that emulator without credentials. The library reads the emulator's address
@@ -97,10 +160,57 @@ def client(project: str, emulator_host: str = "", *, sync: bool = False) -> Any:
     the client here instead (its channel is made lazily, on first use)."""
     kind = Client if sync else AsyncClient
     if not emulator_host:
-        return kind(project=project)
-    made = kind(project=project, credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
-    made._emulator_host = emulator_host
+        made = kind(project=project)
+    else:
+        made = kind(project=project, credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+        made._emulator_host = emulator_host
+    _reconnect_promptly(made, asynchronous=not sync)
     return made
+
+
+# gRPC waits longer and longer (up to two minutes) before it reconnects a channel
+# whose connection failed, so after an outage a client would find the store back
+# only minutes later (the tests measured 27 s after 90 s). These keep it short.
+_RECONNECT = (
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+)
+
+
+def _reconnect_promptly(made: Any, *, asynchronous: bool) -> None:
+    """Give the client's gRPC channel the `_RECONNECT` options. The library makes
+    its channel itself and takes no channel options, so the two places where it
+    makes one are wrapped: the emulator's channel, and Firestore's, through the
+    transport class it asks for one."""
+    emulator_host = made._emulator_host
+
+    def emulator_channel(transport: Any) -> Any:
+        options = [
+            ("Authorization", "Bearer owner"),  # the emulator's stand-in for a token
+            ("grpc.max_send_message_length", -1),
+            ("grpc.max_receive_message_length", -1),
+            *_RECONNECT,
+        ]
+        if asynchronous:
+            return grpc.aio.insecure_channel(emulator_host, options=options)
+        return grpc.insecure_channel(emulator_host, options=options)
+
+    build = made._firestore_api_helper
+
+    def api(transport: Any, client_class: Any, client_module: Any) -> Any:
+        class Transport(transport):  # type: ignore[misc]
+            @classmethod
+            def create_channel(cls, *args: Any, options: Any = (), **kwargs: Any) -> Any:
+                return transport.create_channel(
+                    *args, options=[*(options or ()), *_RECONNECT], **kwargs
+                )
+
+        Transport.__name__ = transport.__name__  # the library picks sync or async by it
+        return build(Transport, client_class, client_module)
+
+    made._emulator_channel = emulator_channel
+    made._firestore_api_helper = api
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -165,6 +275,8 @@ def _price(data: Mapping[str, Any]) -> PricePoint:
         actor=data.get("actor", ""),
         reason=data.get("reason", ""),
         recorded_at=_moment(data.get("recorded_at")),
+        # Documents written before the field: applied unless recorded ahead of time.
+        applied=None if data.get("applied") is None else bool(data["applied"]),
     )
 
 
@@ -179,6 +291,7 @@ def price_data(point: PricePoint) -> dict[str, Any]:
         "actor": point.actor,
         "reason": point.reason,
         "recorded_at": point.recorded_at.astimezone(UTC).isoformat(),
+        "applied": bool(point.applied),
     }
 
 
@@ -236,17 +349,27 @@ class Watching:
         return all(watch.is_active for watch in self._watches)
 
     def stop(self) -> None:
-        for watch in self._watches:
+        """Unsubscribe every listener at once: one whose stream is failing waits a
+        second for its thread, and there is one per collection."""
+
+        def unsubscribe(watch: Any) -> None:
             with contextlib.suppress(Exception):  # already closed by a lost stream
                 watch.unsubscribe()
+
+        threads = [threading.Thread(target=unsubscribe, args=(w,)) for w in self._watches]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         self._client.close()
 
 
 class FirestoreStore:
-    def __init__(self, project: str, emulator_host: str = "") -> None:
+    def __init__(self, project: str, emulator_host: str = "", *, timeout: float = 30.0) -> None:
         self._project = project
         self._emulator_host = emulator_host
         self._db: AsyncClient | None = None
+        self._limit = TimeLimit(timeout)
 
     @property
     def source(self) -> str:
@@ -266,27 +389,29 @@ class FirestoreStore:
         if self._db is None:
             try:
                 self._db = client(self._project, self._emulator_host)
-            except _ERRORS as exc:
-                raise StoreUnavailable(f"cannot reach Firestore: {exc}") from exc
             except Exception as exc:  # credentials not found, and the like
-                raise StoreUnavailable(f"cannot open Firestore: {exc}") from exc
+                raise StoreUnavailable(f"cannot open Firestore: {_describe(exc)}") from exc
 
     async def close(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
             db.close()  # type: ignore[no-untyped-call]
+        await self._limit.cancel_late()
 
     async def _run(self, work: Callable[[AsyncClient], Any]) -> Any:
+        """One use of the store within the time limit; whatever the client raises
+        becomes a StoreError (StoreUnavailable when the store does not answer)."""
+        db = self.db
         try:
-            return await asyncio.wait_for(work(self.db), timeout=30)
-        except TimeoutError as exc:
-            raise StoreUnavailable("Firestore did not answer in 30 s") from exc
-        except google_errors.ServiceUnavailable as exc:
-            raise StoreUnavailable(f"Firestore is unavailable: {exc}") from exc
+            return await self._limit.run(work(db))
+        except StoreError:
+            raise
         except ConfigInvalid as exc:
             raise Invalid(f"invalid document: {exc}", exc.param) from exc
-        except _ERRORS as exc:
-            raise StoreError(f"Firestore: {exc}") from exc
+        except (TimeoutError, google_errors.ServiceUnavailable, google_errors.RetryError) as exc:
+            raise StoreUnavailable(f"Firestore is unavailable: {_describe(exc)}") from exc
+        except Exception as exc:  # the client's other errors, a transaction's ValueError
+            raise StoreError(f"Firestore: {_describe(exc)}") from exc
 
     def watch(self, on_change: Callable[[], None]) -> Watching:
         """Call `on_change` (from another thread) whenever a config document changes."""
@@ -368,9 +493,16 @@ class FirestoreStore:
         return await self._put("pricing_tiers", tier.id, tier_to_json(tier), overwrite)
 
     async def put_user(self, user: User, *, overwrite: bool = True) -> bool:
-        # balance_nano is not written here: only ledger increments move it.
+        """The user's document and, when it has none, its balance document at 0
+        (never an existing one: only ledger increments move a balance)."""
         values = {"id": user.id, "name": user.name, "tier_id": user.tier_id}
-        return await self._put("users", user.id, values, overwrite)
+
+        async def work(db: AsyncClient) -> bool:
+            written: bool = await _transactional(_put_user)(db.transaction(), db, values, overwrite)
+            return written
+
+        written: bool = await self._run(work)
+        return written
 
     async def put_api_key(self, key: ApiKey, *, overwrite: bool = True) -> bool:
         values = {
@@ -405,6 +537,31 @@ class FirestoreStore:
 
         points: list[PricePoint] = await self._run(work)
         return points
+
+    async def apply_due_prices(self, now: datetime) -> list[HistoryEntry]:
+        """Each scheduled price in force at `now` and not yet applied, written into
+        its model in a transaction that first reads the point again: of several
+        instances doing this at once, one writes it and the others find it applied."""
+
+        async def work(db: AsyncClient) -> list[HistoryEntry]:
+            docs = await db.collection("model_prices").get()
+            points = _each("price", docs, lambda doc: (_price(doc.to_dict() or {}), doc.reference))
+            due = [
+                (point.effective_from, ref)
+                for point, ref in points
+                if not point.applied and point.effective_from <= now
+            ]
+            entries = []
+            for _, ref in sorted(due, key=lambda item: item[0]):
+                entry: HistoryEntry | None = await _transactional(_apply_point)(
+                    db.transaction(), db, ref, now
+                )
+                if entry is not None:
+                    entries.append(entry)
+            return entries
+
+        entries: list[HistoryEntry] = await self._run(work)
+        return entries
 
     async def change(
         self,
@@ -582,23 +739,70 @@ async def _write_changes(
         action = "create" if old is None else "delete" if new is None else "update"
         document = None if new is None else dict(new)
         entry = HistoryEntry(number, entity, entity_id, action, actor, reason, old, document, at)
-        transaction.set(
-            db.collection("config_history").document(_history_id(number)),
-            {
-                "id": number,
-                "entity": entity,
-                "entity_id": entity_id,
-                "action": action,
-                "actor": actor,
-                "reason": reason,
-                "old": None if old is None else json.dumps(old, sort_keys=True),
-                "new": None if document is None else json.dumps(document, sort_keys=True),
-                "at": at.isoformat(),
-            },
-        )
+        _record(transaction, db, entry)
         entries.append(entry)
     transaction.set(counter_ref, {"value": number})
     return entries
+
+
+def _record(transaction: AsyncTransaction, db: AsyncClient, entry: HistoryEntry) -> None:
+    """A history entry, written in `transaction`."""
+    transaction.set(
+        db.collection("config_history").document(_history_id(entry.id)),
+        {
+            "id": entry.id,
+            "entity": entry.entity,
+            "entity_id": entry.entity_id,
+            "action": entry.action,
+            "actor": entry.actor,
+            "reason": entry.reason,
+            "old": None if entry.old is None else json.dumps(entry.old, sort_keys=True),
+            "new": None if entry.new is None else json.dumps(entry.new, sort_keys=True),
+            "at": entry.at.isoformat(),
+        },
+    )
+
+
+async def _put_user(
+    transaction: AsyncTransaction, db: AsyncClient, values: dict[str, Any], overwrite: bool
+) -> bool:
+    user_ref = db.collection("users").document(values["id"])
+    balance_ref = db.collection("balances").document(values["id"])
+    user = await user_ref.get(transaction=transaction)
+    balance = await balance_ref.get(transaction=transaction)
+    written = overwrite or not user.exists
+    if written:
+        transaction.set(user_ref, values, merge=True)
+    if not balance.exists:
+        transaction.create(balance_ref, {"balance_nano": 0})
+    return written
+
+
+async def _apply_point(
+    transaction: AsyncTransaction, db: AsyncClient, point_ref: Any, at: datetime
+) -> HistoryEntry | None:
+    """One scheduled price written into its model, if no one did it before."""
+    snapshot = await point_ref.get(transaction=transaction)
+    point = _parsed("price", lambda: _price(snapshot.to_dict() or {})) if snapshot.exists else None
+    if point is None or point.applied:
+        return None
+    counter_ref = db.collection("counters").document("config_history")
+    counter = await counter_ref.get(transaction=transaction)
+    model_ref = await _entity_ref(db, transaction, "model", point.model_id)
+    model = await model_ref.get(transaction=transaction)
+    transaction.update(point_ref, {"applied": True})
+    if not model.exists:
+        return None  # the model is gone: nothing to write the price into
+    number = int((counter.to_dict() or {}).get("value", 0)) + 1 if counter.exists else 1
+    old = _stored("model", model.to_dict() or {})
+    new = {**old, **point_prices(point)}
+    transaction.set(model_ref, _to_store("model", new))
+    reason = point.reason or f"scheduled price from {point.effective_from.isoformat()}"
+    entry = HistoryEntry(number, "model", point.model_id, "update", SCHEDULE_ACTOR, reason, old,
+                         new, at)  # fmt: skip
+    _record(transaction, db, entry)
+    transaction.set(counter_ref, {"value": number})
+    return entry
 
 
 async def _entity_ref(

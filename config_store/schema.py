@@ -76,7 +76,11 @@ class ModelConfig:
 
 @dataclass(frozen=True, slots=True)
 class PricePoint:
-    """A model's prices from `effective_from` on (USD per million tokens)."""
+    """A model's prices from `effective_from` on (USD per million tokens).
+
+    `applied`: the prices are in the model's document (a change made at once, or
+    a scheduled one written in when it came due). Left out, it is true unless
+    the point was recorded before it takes effect."""
 
     model_id: str
     effective_from: datetime
@@ -87,6 +91,11 @@ class PricePoint:
     actor: str = ""
     reason: str = ""
     recorded_at: datetime = EPOCH
+    applied: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.applied is None:
+            object.__setattr__(self, "applied", self.effective_from <= self.recorded_at)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,6 +108,7 @@ class PricePoint:
             "actor": self.actor,
             "reason": self.reason,
             "recorded_at": iso(self.recorded_at),
+            "applied": bool(self.applied),
         }
 
     def applied_to(self, model: ModelConfig) -> ModelConfig:

@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from config_store.documents import (
+    SCHEDULE_ACTOR,
     model_from_json,
     model_to_json,
+    point_prices,
     price_point_of,
     prices_of,
     provider_from_json,
@@ -97,7 +99,7 @@ _ENTITIES = _entities()
 _INSERT_PRICE = (
     "INSERT INTO model_prices (model_id, effective_from, input_price_per_million, "
     "output_price_per_million, cached_input_price_per_million, cache_write_price_per_million, "
-    "actor, reason, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "actor, reason, recorded_at, applied) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -116,6 +118,7 @@ def _price_values(point: PricePoint) -> tuple[Any, ...]:
         point.actor,
         point.reason,
         point.recorded_at.astimezone(UTC).isoformat(),
+        int(bool(point.applied)),
     )
 
 
@@ -130,6 +133,7 @@ def _price(row: sqlite3.Row) -> PricePoint:
         actor=row["actor"],
         reason=row["reason"],
         recorded_at=datetime.fromisoformat(row["recorded_at"]),
+        applied=bool(row["applied"]),
     )
 
 
@@ -427,6 +431,38 @@ class SqliteStore:
 
         return await self._run(work)
 
+    async def apply_due_prices(self, now: datetime) -> list[HistoryEntry]:
+        """Each scheduled price in force at `now` and not yet applied, written into
+        its model in a transaction of its own, which first marks the point applied
+        with a conditional update: a point already applied is left alone."""
+
+        async def work(db: aiosqlite.Connection) -> list[HistoryEntry]:
+            sql = "SELECT * FROM model_prices WHERE applied = 0 ORDER BY effective_from, id"
+            async with db.execute(sql) as cur:
+                rows = [r for r in await cur.fetchall() if _price(r).effective_from <= now]
+            entries = []
+            for row in rows:
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    claimed = await db.execute(
+                        "UPDATE model_prices SET applied = 1 WHERE id = ? AND applied = 0",
+                        (row["id"],),
+                    )
+                    entry = await _apply_point(db, _price(row), now) if claimed.rowcount else None
+                    await db.commit()
+                except (ConfigInvalid, StoreError, sqlite3.Error) as exc:
+                    await db.rollback()  # its model's row is unusable: the point waits
+                    log.warning("scheduled price %s not applied: %s", row["id"], exc)
+                    continue
+                except BaseException:
+                    await db.rollback()
+                    raise
+                if entry is not None:
+                    entries.append(entry)
+            return entries
+
+        return await self._run(work)
+
     async def change(
         self,
         entity: str,
@@ -547,6 +583,22 @@ async def _record_price(
     await db.execute(_INSERT_PRICE, _price_values(price_point_of(new, at, actor, reason)))
 
 
+async def _apply_point(
+    db: aiosqlite.Connection, point: PricePoint, at: datetime
+) -> HistoryEntry | None:
+    """A scheduled price written into its model (None if the model is gone)."""
+    sql = "SELECT * FROM model_configurations WHERE model_id = ?"
+    async with db.execute(sql, (point.model_id,)) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    document = {**model_to_json(_model(row)), **point_prices(point)}
+    reason = point.reason or f"scheduled price from {point.effective_from.isoformat()}"
+    return await _apply_change(
+        db, "model", point.model_id, document, SCHEDULE_ACTOR, reason, at, record_price=False
+    )
+
+
 async def _apply_change(
     db: aiosqlite.Connection,
     entity: str,
@@ -555,6 +607,8 @@ async def _apply_change(
     actor: str,
     reason: str,
     at: datetime,
+    *,
+    record_price: bool = True,
 ) -> HistoryEntry:
     kind = _ENTITIES[entity]
     key = kind.key_of(entity_id)
@@ -576,7 +630,7 @@ async def _apply_change(
             f"ON CONFLICT({kind.key}) DO UPDATE SET {updates}",
             tuple(values.values()),
         )
-        if entity == "model" and prices_of(old) != prices_of(new):
+        if record_price and entity == "model" and prices_of(old) != prices_of(new):
             await _record_price(db, old, new, at, actor, reason)
     action = "create" if old is None else "delete" if new is None else "update"
     document = None if new is None else dict(new)

@@ -7,6 +7,7 @@ into `StoreError` (or its subclass `StoreUnavailable`) where they enter.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from config_store.schema import (
@@ -119,6 +120,12 @@ class ConfigStore(Protocol):
 
     async def prices(self, model_id: str) -> list[PricePoint]:
         """A model's price points, oldest first."""
+        ...
+
+    async def apply_due_prices(self, now: datetime) -> list[HistoryEntry]:
+        """Write each scheduled price point in force at `now` and not yet applied into
+        its model, mark it applied and record the change (actor `schedule`); each
+        point once, whichever instance gets there first. Returns the changes made."""
         ...
 
     async def put_sync_status(self, provider: str, status: Mapping[str, Any]) -> None:

@@ -8,6 +8,7 @@ from billing.firestore_reports import FirestoreReports
 from billing.ledger import Ledger, SqliteLedger
 from billing.reports import LedgerReports, Reports
 from config_store.firestore import FirestoreStore
+from config_store.reachability import Reachability
 from config_store.sqlite import SqliteStore
 from config_store.store import ConfigStore
 from gateway.settings import Settings
@@ -19,7 +20,7 @@ def make_store(settings: Settings) -> ConfigStore:
     return SqliteStore(settings.database)
 
 
-def make_ledger(settings: Settings) -> Ledger:
+def make_ledger(settings: Settings, reach: Reachability | None = None) -> Ledger:
     if settings.store == "firestore":
         return FirestoreLedger(
             settings.firestore_project,
@@ -29,6 +30,10 @@ def make_ledger(settings: Settings) -> Ledger:
             max_batch=settings.ledger_max_batch,
             synchronous=settings.ledger_sync,
             busy_timeout=settings.ledger_busy_timeout,
+            timeout=settings.store_timeout_seconds,
+            # A store that is back is tried again well within the stale bound.
+            max_backoff=min(5.0, settings.firestore_stale_seconds / 2),
+            reach=reach,
         )
     return SqliteLedger(
         settings.database,

@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 
 from billing.ledger import LedgerHealth
 from billing.pricing import usd
+from gateway.balance_view import StoreState
 
 request_log = logging.getLogger("gateway.requests")
 
@@ -168,6 +169,10 @@ class Metrics:
         """Report the ledger's state at each scrape: (started, its health)."""
         self.registry.register(_LedgerCollector(state))
 
+    def watch_store(self, state: Callable[[], StoreState | None]) -> None:
+        """Report the shared store's state at each scrape (Firestore)."""
+        self.registry.register(_StoreCollector(state))
+
     def finished(self, record: RequestRecord, known: Callable[[str, str], tuple[str, str]]) -> None:
         """Count a finished request; `known` bounds its model and provider labels."""
         model, provider = known(record.model, record.provider)
@@ -283,6 +288,86 @@ class _LedgerCollector(Collector):
             (
                 GaugeMetricFamily("gateway_ledger_wal_bytes", "Size of the ledger's WAL file."),
                 health.wal_bytes,
+            ),
+        ):
+            family.add_metric([], value)
+            yield family
+
+
+class _StoreCollector(Collector):
+    """The shared store as this instance sees it, read when Prometheus scrapes."""
+
+    def __init__(self, state: Callable[[], StoreState | None]) -> None:
+        self._state = state
+
+    def collect(self) -> Iterator[Any]:
+        state = self._state()
+        if state is None:
+            return
+        failures = CounterMetricFamily(
+            "gateway_store_failures",
+            "Operations on the store that failed, by operation.",
+            labels=["operation"],
+        )
+        for operation, count in state.failures.items():
+            failures.add_metric([operation], count)
+        yield failures
+        shipping, view = state.shipping, state.view
+        for family, value in (
+            (
+                GaugeMetricFamily(
+                    "gateway_store_up", "1 while the store answers, 0 since an operation failed."
+                ),
+                int(state.reachable),
+            ),
+            (
+                GaugeMetricFamily(
+                    "gateway_config_listening",
+                    "1 while the config listeners are up (0 while the store does not answer).",
+                ),
+                int(bool(state.listening)),
+            ),
+            (
+                GaugeMetricFamily(
+                    "gateway_balance_view_age_seconds",
+                    "Time since this instance last re-read the balances successfully.",
+                ),
+                view.age_seconds,
+            ),
+            (
+                CounterMetricFamily(
+                    "gateway_balance_resync_failures", "Balance resyncs that failed."
+                ),
+                view.resync_failures,
+            ),
+            (
+                GaugeMetricFamily(
+                    "gateway_billing_admitting",
+                    "1 while paid requests are admitted, 0 while the view is stale "
+                    "or the outbox does not ship.",
+                ),
+                int(view.refusal is None),
+            ),
+            (
+                GaugeMetricFamily("gateway_outbox_rows", "Ledger rows waiting in the outbox."),
+                shipping.pending,
+            ),
+            (
+                GaugeMetricFamily(
+                    "gateway_outbox_oldest_unshipped_seconds",
+                    "How long the oldest outbox row has waited to be shipped (at most).",
+                ),
+                shipping.oldest_unshipped_seconds,
+            ),
+            (
+                CounterMetricFamily(
+                    "gateway_outbox_ship_failures", "Outbox shipping passes that failed."
+                ),
+                shipping.failures,
+            ),
+            (
+                CounterMetricFamily("gateway_outbox_shipped_rows", "Ledger rows shipped."),
+                shipping.shipped,
             ),
         ):
             family.add_metric([], value)

@@ -225,6 +225,7 @@ async def _caller(services: Services, headers: Headers) -> tuple[Snapshot, ApiKe
     await services.ensure_ledger()  # no store, no ledger: nothing can be billed
     snapshot = services.cache.snapshot
     key, user = authenticate(headers, snapshot)
+    services.ensure_fresh()  # several instances: only on a fresh view of the balances
     return snapshot, key, user
 
 

@@ -18,14 +18,17 @@ from typing import Any
 
 import aiohttp
 
+from billing.firestore_ledger import FirestoreLedger
 from billing.ledger import Ledger, LedgerError
 from billing.meter import Meter
 from billing.reports import Reports
 from billing.tokens import TokenCounter
 from config_store.cache import ConfigCache
 from config_store.defaults import BUILTIN_DEFAULTS
+from config_store.reachability import Reachability
 from gateway.backends import make_ledger, make_reports, make_store
 from gateway.background import Supervisor
+from gateway.balance_view import BalanceView, StoreState
 from gateway.cron import Cron
 from gateway.errors import GatewayError, unavailable
 from gateway.fallback import Cooldowns
@@ -65,6 +68,10 @@ class Services:
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
     sticky: StickyRoutes = field(default_factory=StickyRoutes)
     background: Supervisor = field(default_factory=Supervisor)
+    # Firestore only: what this instance has seen of the shared store lately, and
+    # how fresh its view of the balances is.
+    reach: Reachability | None = None
+    view: BalanceView | None = None
     ledger_ready: bool = False
     _ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     admin_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # serialises balance credits
@@ -98,7 +105,35 @@ class Services:
                         "The ledger is unavailable, so requests cannot be billed.",
                         code="store_unavailable",
                     ) from exc
+                if self.view is not None:
+                    self.view.started()
                 self.ledger_ready = True
+
+    def store_state(self) -> StoreState | None:
+        """Firestore: the store's reachability, the listeners, the balance view and
+        the outbox (None on SQLite)."""
+        if self.reach is None or self.view is None:
+            return None
+        return StoreState(
+            reachable=self.cache.store_ok and self.reach.reachable,
+            failures=self.reach.failures(),
+            listening=self.cache.listening,
+            view=self.view.state(),
+            shipping=self.view.shipping(),
+        )
+
+    def ensure_fresh(self) -> None:
+        """With several instances: 503 while this one's view of the balances is
+        stale or its ledger rows do not ship (the overspend bound depends on both)."""
+        if self.view is None:
+            return
+        refusal = self.view.refusal()
+        if refusal is not None:
+            raise unavailable(
+                f"The balance store is unavailable, so requests cannot be billed right now: "
+                f"{refusal}.",
+                code="store_unavailable",
+            )
 
 
 def _provider_timeouts(
@@ -129,17 +164,6 @@ def _cache_stats(cache: ConfigCache) -> dict[str, Any]:
     return {**cache.stats(), "snapshot_age_seconds": age}
 
 
-async def _resync_balances(services: Services) -> None:
-    """Several instances share the balances: see the others' charges regularly."""
-    while True:
-        await asyncio.sleep(services.settings.balance_sync_seconds)
-        if services.ledger_ready:
-            try:
-                await services.meter.resync()
-            except LedgerError as exc:
-                log.warning("balance resync failed: %s", exc)
-
-
 @asynccontextmanager
 async def running(
     settings: Settings,
@@ -153,13 +177,26 @@ async def running(
     `counter` may be passed in to share one loaded tokenizer between apps (tests)."""
     counter = counter or TokenCounter(settings.tiktoken_cache_dir)
     store = make_store(settings)
+    reach = Reachability() if settings.store == "firestore" else None
     cache = ConfigCache(
         store,
         BUILTIN_DEFAULTS,
         ttl_seconds=settings.cache_ttl_seconds,
         retry_seconds=settings.store_retry_seconds,
+        reach=reach,
     )
-    ledger = make_ledger(settings)
+    ledger = make_ledger(settings, reach)
+    meter = Meter(ledger)
+    view = (
+        BalanceView(
+            ledger,
+            meter,
+            stale_seconds=settings.firestore_stale_seconds,
+            sync_seconds=settings.balance_sync_seconds,
+        )
+        if isinstance(ledger, FirestoreLedger)
+        else None
+    )
     upstream = Upstream(
         connect_timeout=settings.upstream_connect_timeout,
         read_timeout=settings.upstream_read_timeout,
@@ -182,7 +219,7 @@ async def running(
         counter=counter,
         cache=cache,
         ledger=ledger,
-        meter=Meter(ledger),
+        meter=meter,
         upstream=upstream,
         providers=providers,
         vault=vault,
@@ -201,11 +238,15 @@ async def running(
             window=settings.cooldown_window,
             seconds=settings.cooldown_seconds,
         ),
+        reach=reach,
+        view=view,
     )
     upstream.timeouts_for = _provider_timeouts(cache, settings)
     ledger.on_batch = services.metrics.ledger_batch_written
     ledger.on_checkpoint = services.metrics.ledger_checkpointed
     metrics.watch_ledger(lambda: (services.ledger_ready, ledger.health()))
+    if view is not None:
+        metrics.watch_store(services.store_state)
     await upstream.start()
     if not await cache.refresh():
         log.error("config store unavailable at start-up; serving built-in defaults")
@@ -219,8 +260,9 @@ async def running(
     await services.syncer.load()
     if schedule and settings.sync_cron != "off":
         background.start("model_sync_schedule", services.syncer.schedule_forever)
-    if settings.store == "firestore":
-        background.start("balance_resync", lambda: _resync_balances(services))
+    if isinstance(ledger, FirestoreLedger) and view is not None:
+        background.start("ledger_shipping", ledger.ship_forever)
+        background.start("balance_resync", view.resync_forever)
     # Everything built so far lives as long as the process: move it out of the
     # collector's sight, so that collections triggered by request garbage do
     # not walk it again and again.

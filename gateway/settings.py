@@ -130,6 +130,12 @@ class Settings:
     firestore_emulator_host: str = ""  # host:port of a Firestore emulator, for tests
     ledger_flush_seconds: float = 1.0  # Firestore: how often the outbox is shipped
     balance_sync_seconds: float = 2.0  # Firestore: how often balances are re-read
+    # Firestore: the longest a balance or key-spend read on the request path (and
+    # each ledger shipment) may take before it fails (503 store_unavailable).
+    store_timeout_seconds: float = 5.0
+    # Firestore: paid requests are admitted only while the last balance resync and
+    # the oldest unshipped outbox row are younger than this.
+    firestore_stale_seconds: float = 10.0
     # "database": the router config and profiles from the store; "builtin": the
     # built-in ones, whatever the store says (an instant rollback of router tuning).
     router_source: str = "database"
@@ -179,6 +185,15 @@ class Settings:
         tk_dir = env.get("TIKTOKEN_CACHE_DIR") or env.get("DATA_GYM_CACHE_DIR")
         tiktoken_dir = Path(tk_dir) if tk_dir else Path(tempfile.gettempdir()) / "data-gym-cache"
         store = _choice(env, "GATEWAY_STORE", ("sqlite", "firestore"))
+        flush = _number(env, "GATEWAY_LEDGER_FLUSH_SECONDS", 1.0, minimum=0.05)
+        balance_sync = _number(env, "GATEWAY_BALANCE_SYNC_SECONDS", 2.0, minimum=0.1)
+        stale = _number(env, "GATEWAY_FIRESTORE_STALE_SECONDS", 10.0, minimum=0.1)
+        if stale <= max(flush, balance_sync):
+            # Else a healthy instance would refuse requests between two resyncs.
+            raise SettingsError(
+                "GATEWAY_FIRESTORE_STALE_SECONDS must be longer than "
+                "GATEWAY_LEDGER_FLUSH_SECONDS and GATEWAY_BALANCE_SYNC_SECONDS"
+            )
         project = env.get("GATEWAY_FIRESTORE_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or ""
         if store == "firestore" and not project:
             raise SettingsError("GATEWAY_STORE=firestore needs GATEWAY_FIRESTORE_PROJECT")
@@ -214,8 +229,10 @@ class Settings:
                 or env.get("FIRESTORE_EMULATOR_HOST")
                 or ""
             ),
-            ledger_flush_seconds=_number(env, "GATEWAY_LEDGER_FLUSH_SECONDS", 1.0, minimum=0.05),
-            balance_sync_seconds=_number(env, "GATEWAY_BALANCE_SYNC_SECONDS", 2.0, minimum=0.1),
+            ledger_flush_seconds=flush,
+            balance_sync_seconds=balance_sync,
+            store_timeout_seconds=_number(env, "GATEWAY_STORE_TIMEOUT_SECONDS", 5.0, minimum=0.05),
+            firestore_stale_seconds=stale,
             max_body_bytes=_integer(env, "GATEWAY_MAX_BODY_BYTES", 32 * MiB, minimum=1),
             body_timeout=_number(env, "GATEWAY_BODY_TIMEOUT_SECONDS", 30.0),
             max_header_bytes=_integer(env, "GATEWAY_MAX_HEADER_BYTES", 16 * KiB, minimum=1024),

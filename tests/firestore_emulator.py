@@ -6,6 +6,8 @@ where gcloud is absent, the tests that need it are skipped with that reason.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import signal
@@ -16,6 +18,8 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -28,40 +32,124 @@ def gcloud() -> str | None:
     return shutil.which("gcloud")
 
 
-@contextmanager
-def emulator() -> Iterator[str]:
-    """Start the emulator; yield its host:port; stop it (and its Java child)."""
-    binary = gcloud()
-    assert binary is not None
-    host = f"127.0.0.1:{free_port()}"
-    process = subprocess.Popen(
-        [binary, "emulators", "firestore", "start", f"--host-port={host}", "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+class Emulator:
+    """One emulator process on a fixed port, that a test may kill (its whole
+    process group, the Java server with it) and start again from an export of
+    a project's data, as a store that went down and came back."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.host = f"127.0.0.1:{port or free_port()}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, import_data: Path | None = None) -> Emulator:
+        binary = gcloud()
+        assert binary is not None
+        command = [binary, "emulators", "firestore", "start", f"--host-port={self.host}", "--quiet"]
+        if import_data is not None:
+            command.append(f"--import-data={import_data}")
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        self._process = process
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"http://{host}/", timeout=1) as response:
+                with urllib.request.urlopen(f"http://{self.host}/", timeout=1) as response:
                     if response.status == 200:
                         break
             except OSError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
                 raise RuntimeError("the Firestore emulator did not start")
             time.sleep(0.2)
-        yield host
-    finally:
-        with_group = os.getpgid(process.pid) if process.poll() is None else None
-        if with_group is not None:
-            os.killpg(with_group, signal.SIGTERM)
+        _warm_up(self.host)
+        return self
+
+    def export(self, project: str, directory: Path) -> Path:
+        """The project's documents written to `directory`; returns the file that
+        `start(import_data=...)` takes."""
+        directory.mkdir(parents=True, exist_ok=True)
+        request = urllib.request.Request(
+            f"http://{self.host}/emulator/v1/projects/{project}:export",
+            data=json.dumps(
+                {
+                    "database": f"projects/{project}/databases/(default)",
+                    "export_directory": str(directory),
+                }
+            ).encode(),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+        [metadata] = directory.glob("*/*.overall_export_metadata")
+        return metadata
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole process group and wait until every member is gone."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        group = os.getpgid(process.pid) if process.poll() is None else None
+        if group is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, sig)
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                os.killpg(with_group, signal.SIGKILL)
+                os.killpg(group, signal.SIGKILL)
                 process.wait()
+            deadline = time.monotonic() + 15
+            while _members(group) and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+
+def _members(group: int) -> list[int]:
+    """Live (not zombie) processes of a process group."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            alive.append(int(entry.name))
+    return alive
+
+
+def _warm_up(host: str) -> None:
+    """A fresh emulator takes seconds over its first calls (the JVM warming up):
+    made here, so that no test's timeout pays for them."""
+    from google.cloud import firestore
+
+    from config_store.firestore import client
+
+    db = client("warm-up", host, sync=True)
+    try:
+        ref = db.collection("warm").document("up")
+        ref.get()
+
+        @firestore.transactional
+        def write(transaction: Any) -> None:
+            ref.get(transaction=transaction)
+            transaction.set(ref, {"at": time.time()})
+
+        write(db.transaction())
+    finally:
+        db.close()
+
+
+@contextmanager
+def emulator() -> Iterator[str]:
+    """Start the emulator; yield its host:port; stop it (and its Java child)."""
+    server = Emulator().start()
+    try:
+        yield server.host
+    finally:
+        server.kill(signal.SIGTERM)
 
 
 def new_project() -> str:

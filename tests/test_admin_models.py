@@ -273,6 +273,18 @@ def test_a_scheduled_price_takes_effect_at_its_time(
             usage, inp, "0.60"
         )
     assert price_when_admitted(after) == "3"
+    # Once due, the price is written into the model's row, once, by "schedule".
+    deadline = time.monotonic() + 60  # bounds the wait only
+    while not gateway.query("SELECT 1 FROM model_prices WHERE applied = 1 AND model_id = ?", MINI):
+        assert time.monotonic() < deadline, "the scheduled price was not written into the model"
+        time.sleep(0.05)
+    row = gateway.query("SELECT input_price_per_million FROM model_configurations "
+                        "WHERE model_id = ?", MINI)  # fmt: skip
+    assert row == [("3",)]
+    entries = admin.ok(admin.get("/admin/history", entity="model", entity_id=MINI))["data"]
+    assert [(e["actor"], e["new"]["input_price_per_million"]) for e in entries] == [
+        ("schedule", "3")
+    ]
     # A price from the past would rewrite history: refused.
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     refused = admin.post(

@@ -56,6 +56,7 @@ def test_a_killed_instance_loses_no_row_and_doubles_none(
         "OPENAI_API_KEY": "sk-fake-upstream",
         "TIKTOKEN_CACHE_DIR": str(tiktoken_dir),
         "GATEWAY_LEDGER_FLUSH_SECONDS": "30",  # rows wait in the outbox when the kill comes
+        "GATEWAY_FIRESTORE_STALE_SECONDS": "60",  # and the instance serves meanwhile
     }
     seeded = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "seed"], env={**os.environ, **env}, check=False

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from config_store.firestore import client
 from gateway.cli import main
 from gateway.settings import Settings
 from tests.admin_client import Admin
@@ -184,3 +185,45 @@ def test_migrate_store_copies_everything_once(
     assert chat(moved, model="mock-1").status_code == 200
     asyncio.run(asyncio.sleep(0))
     assert Settings.from_env(firestore_env(firestore_host, project)).store == "firestore"
+
+
+def test_a_user_created_through_the_admin_api_is_served_and_charged(
+    on_firestore: Callable[..., GatewayServer],
+    firestore_host: str,
+    project: str,
+    fake_openai: FakeOpenAI,
+):
+    gw = on_firestore()
+    admin = Admin(gw)
+    created = admin.ok(admin.post("/admin/users", {"id": "zoe", "name": "Zoe"}), 201)
+    assert created["balance_nano"] == 0
+    assert documents(firestore_host, project, "balances")["zoe"] == {"balance_nano": 0}
+    key = admin.ok(admin.post("/admin/users/zoe/keys", {"name": "laptop"}), 201)["key"]
+    gw.demo_key = key  # chat() below sends this key
+
+    broke = chat(gw)
+    assert broke.status_code == 402, broke.text
+    assert broke.json()["error"]["code"] == "insufficient_quota"
+    admin.ok(admin.post("/admin/users/zoe/topup", {"amount_usd": "1.50"}), 201)
+    served = chat(gw)
+    assert served.status_code == 200, served.text
+    usage = fake_openai.responses[-1]["usage"]
+    cost = expected_cost_nano(usage["prompt_tokens"], usage["completion_tokens"], "0.15", "0.60")
+    assert admin.ok(admin.get("/admin/reconcile"))["clean"] is True
+    assert balance(firestore_host, project, "zoe") == 1_500_000_000 - cost
+    assert charges(firestore_host, project)[served.headers["x-request-id"]]["user_id"] == "zoe"
+    # Writing the user again never touches its balance document.
+    admin.ok(admin.patch("/admin/users/zoe", {"name": "Zoë"}))
+    assert balance(firestore_host, project, "zoe") == 1_500_000_000 - cost
+
+    # A user written before balance documents were (or by hand) is an account at 0.
+    db = client(project, firestore_host, sync=True)
+    try:
+        db.collection("users").document("old").set({"id": "old", "name": "Old", "tier_id": "free"})
+    finally:
+        db.close()
+    gw.refresh()
+    assert admin.ok(admin.get("/admin/users/old"))["balance_nano"] == 0
+    admin.ok(admin.post("/admin/users/old/topup", {"amount_usd": "2"}), 201)
+    assert admin.ok(admin.get("/admin/reconcile"))["clean"] is True
+    assert balance(firestore_host, project, "old") == 2_000_000_000

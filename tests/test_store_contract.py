@@ -3,6 +3,8 @@ Firestore (Google's emulator)."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -11,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from config_store.cache import ConfigCache, Snapshot
 from config_store.catalogue import DEMO_MODELS, DEMO_PROVIDERS, FREE_TIER
 from config_store.documents import model_to_json, provider_to_json, tier_to_json
-from config_store.firestore import FirestoreStore
+from config_store.firestore import FirestoreStore, client
 from config_store.profiles import DEMO_PROFILES
 from config_store.router_config import RouterConfig
-from config_store.schema import ApiKey, PricePoint, PricingTier, User
+from config_store.schema import ApiKey, Catalogue, PricePoint, PricingTier, User
 from config_store.sqlite import SqliteStore
 from config_store.store import ConfigStore, NotFound
 from tests.firestore_emulator import new_project
@@ -177,3 +180,128 @@ async def test_deleting_what_does_not_exist_is_not_found(store: ConfigStore):
         await store.change("model_profile", "nothing", None, actor="admin")
     with pytest.raises(NotFound):
         await store.change("model", "nothing", None, actor="admin")
+
+
+def twin(store: ConfigStore, request: pytest.FixtureRequest) -> ConfigStore:
+    """Another store on the same data: a second instance of the gateway."""
+    if isinstance(store, SqliteStore):
+        return SqliteStore(store.path)
+    assert isinstance(store, FirestoreStore)
+    return FirestoreStore(store.project, request.getfixturevalue("firestore_host"))
+
+
+def edit_by_hand(store: ConfigStore, request: pytest.FixtureRequest, **fields: str) -> None:
+    """A model document edited outside the gateway: SQL, or the Firestore console."""
+    if isinstance(store, SqliteStore):
+        with sqlite3.connect(store.path) as db:
+            for name, value in fields.items():
+                db.execute(
+                    f"UPDATE model_configurations SET {name} = ? WHERE model_id = ?",
+                    (value, MINI.model_id),
+                )
+        return
+    assert isinstance(store, FirestoreStore)
+    db = client(store.project, request.getfixturevalue("firestore_host"), sync=True)
+    try:
+        db.collection("model_configurations").document(MINI.model_id).update(fields)
+    finally:
+        db.close()
+
+
+async def test_an_edit_of_a_priced_model_by_hand_is_used_after_refresh(
+    store: ConfigStore, request: pytest.FixtureRequest
+):
+    await seeded(store)
+    document = model_to_json(MINI)
+    await store.change("model", MINI.model_id, {**document, "input_price_per_million": "0.30"},
+                       actor="admin")  # fmt: skip
+    assert [p.applied for p in await store.prices(MINI.model_id)] == [True, True]
+    cache = ConfigCache(store, Catalogue())
+    assert await cache.refresh()
+    assert cache.snapshot.models[MINI.model_id].input_price_per_million == Decimal("0.30")
+    edit_by_hand(store, request, input_price_per_million="0.45")
+    assert await cache.refresh()
+    # The document holds the price in force; its price points are history.
+    assert cache.snapshot.models[MINI.model_id].input_price_per_million == Decimal("0.45")
+
+
+async def test_a_scheduled_price_is_written_into_its_model_once_when_due(
+    store: ConfigStore, request: pytest.FixtureRequest
+):
+    await seeded(store)
+    recorded = datetime.now(UTC)
+    scheduled = PricePoint(
+        model_id=MINI.model_id,
+        effective_from=recorded + timedelta(hours=1),
+        input_price_per_million=Decimal("0.0375"),
+        output_price_per_million=Decimal("1.25"),
+        cached_input_price_per_million=Decimal("0.01875"),
+        actor="admin",
+        reason="cheaper from 10:00",
+        recorded_at=recorded,
+    )
+    await store.add_price(scheduled)
+    assert scheduled.applied is False
+    assert await store.apply_due_prices(recorded) == []  # not due yet
+    before = Snapshot.of(await store.load(), "x", recorded)
+    assert before.models[MINI.model_id].input_price_per_million == Decimal("0.15")
+    assert before.priced(before.models[MINI.model_id], recorded + timedelta(hours=2)) == replace(
+        MINI,
+        input_price_per_million=Decimal("0.0375"),
+        output_price_per_million=Decimal("1.25"),
+        cached_input_price_per_million=Decimal("0.01875"),
+    )
+    assert before.unapplied == (scheduled,)
+
+    # Two instances get there at once: one writes it, the other finds it written.
+    other = twin(store, request)
+    await other.open()
+    try:
+        later = recorded + timedelta(hours=2)
+        results = await asyncio.gather(store.apply_due_prices(later), other.apply_due_prices(later))
+    finally:
+        await other.close()
+    [entry] = results[0] + results[1]
+    assert (entry.entity, entry.entity_id, entry.action, entry.actor) == (
+        "model", MINI.model_id, "update", "schedule"
+    )  # fmt: skip
+    assert entry.reason == "cheaper from 10:00"
+    assert entry.old is not None and entry.new is not None
+    assert (entry.old["input_price_per_million"], entry.new["input_price_per_million"]) == (
+        "0.15", "0.0375"
+    )  # fmt: skip
+    assert await store.apply_due_prices(later) == []
+    assert [e.id for e in await store.history(entity="model")] == [entry.id]
+    [point] = await store.prices(MINI.model_id)
+    assert point.applied is True and point.effective_from == scheduled.effective_from
+    after = Snapshot.of(await store.load(), "x", later)
+    model = after.models[MINI.model_id]
+    assert (model.input_price_per_million, model.output_price_per_million) == (
+        Decimal("0.0375"), Decimal("1.25")
+    )  # fmt: skip
+    assert after.unapplied == () and dict(after.upcoming) == {}
+
+
+async def test_a_price_document_without_the_applied_field(
+    store: ConfigStore, request: pytest.FixtureRequest
+):
+    """Written before the field existed: applied unless recorded ahead of its time."""
+    if not isinstance(store, FirestoreStore):
+        pytest.skip("SQLite's rows got the column from migration 8")
+    await seeded(store)
+    db = client(store.project, request.getfixturevalue("firestore_host"), sync=True)
+    try:
+        for effective, recorded in (("2030-01-01", "2025-01-01"), ("2025-01-01", "2025-01-01")):
+            db.collection("model_prices").add(
+                {
+                    "model_id": MINI.model_id,
+                    "effective_from": f"{effective}T00:00:00+00:00",
+                    "input_price_per_million": "1",
+                    "output_price_per_million": "2",
+                    "recorded_at": f"{recorded}T00:00:00+00:00",
+                }
+            )
+    finally:
+        db.close()
+    points = await store.prices(MINI.model_id)
+    assert [(p.effective_from.year, p.applied) for p in points] == [(2025, True), (2030, False)]

@@ -95,11 +95,11 @@ async def reconcile(request: Request) -> Response:
     shipping rows at that moment (each ships within a flush interval)."""
     services = admin_services(request)
     await services.ensure_ledger()
-    await services.ledger.drained()
-    if services.settings.store == "firestore":
-        # Other instances' shipped charges: this instance's view catches up first.
-        await services.meter.resync()
     try:
+        await services.ledger.drained()
+        if services.view is not None:
+            # Other instances' shipped charges: this instance's view catches up first.
+            await services.view.resync()
         balances = await services.reports.balances()
         orphans = await services.reports.orphans()
         uncollected, anomalies = await services.reports.shortfall()

@@ -30,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from billing.ledger import LedgerEntry, LedgerError
+from billing.meter import UnknownAccount
 from billing.pricing import NANO_PER_USD, usd
 from config_store.documents import Fields, parse_decimal
 from config_store.router_config import ConfigInvalid
@@ -67,8 +68,15 @@ def _check_tier(services: Services, tier_id: str) -> None:
 
 
 async def _user_view(services: Services, user: User) -> dict[str, Any]:
-    balance = await services.meter.balance(user.id)
-    available = await services.meter.available(user.id)
+    try:
+        balance = await services.meter.balance(user.id)
+        available = await services.meter.available(user.id)
+    except UnknownAccount:
+        raise not_found("balance of user", user.id) from None
+    except LedgerError as exc:
+        raise unavailable(
+            f"The balance cannot be read now: {exc}", code="store_unavailable"
+        ) from exc
     return {
         "id": user.id,
         "name": user.name,
