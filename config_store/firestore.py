@@ -90,6 +90,8 @@ _COLLECTION = {
     "provider": "providers",
     "tier": "pricing_tiers",
 }
+# Attempts of a transaction that contends with other instances' (the client's default is 5).
+_ATTEMPTS = 20
 _ERRORS = (google_errors.GoogleAPIError, google_errors.RetryError)
 
 
@@ -370,6 +372,9 @@ class FirestoreStore:
         self._emulator_host = emulator_host
         self._db: AsyncClient | None = None
         self._limit = TimeLimit(timeout)
+        # Writes that number history entries all move one counter document: this
+        # instance's take turns (others' contend, and their transactions retry).
+        self._numbering = asyncio.Lock()
 
     @property
     def source(self) -> str:
@@ -554,13 +559,14 @@ class FirestoreStore:
             entries = []
             for _, ref in sorted(due, key=lambda item: item[0]):
                 entry: HistoryEntry | None = await _transactional(_apply_point)(
-                    db.transaction(), db, ref, now
+                    db.transaction(max_attempts=_ATTEMPTS), db, ref, now
                 )
                 if entry is not None:
                     entries.append(entry)
             return entries
 
-        entries: list[HistoryEntry] = await self._run(work)
+        async with self._numbering:
+            entries: list[HistoryEntry] = await self._run(work)
         return entries
 
     async def change(
@@ -588,13 +594,14 @@ class FirestoreStore:
                 raise StoreError(f"unknown entity {entity!r}")
 
         async def work(db: AsyncClient) -> list[HistoryEntry]:
-            transaction = db.transaction()
+            transaction = db.transaction(max_attempts=_ATTEMPTS)
             result: list[HistoryEntry] = await _transactional(_write_changes)(
                 transaction, db, changes, actor, reason
             )
             return result
 
-        entries: list[HistoryEntry] = await self._run(work)
+        async with self._numbering:
+            entries: list[HistoryEntry] = await self._run(work)
         return entries
 
     async def put_sync_status(self, provider: str, status: Mapping[str, Any]) -> None:

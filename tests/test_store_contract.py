@@ -120,6 +120,20 @@ async def test_changes_are_recorded_and_can_be_listed(store: ConfigStore):
     assert "pro" not in {t.id for t in (await store.load()).tiers}
 
 
+async def test_concurrent_changes_all_succeed_and_are_numbered_once(store: ConfigStore):
+    """Admin writes at the same moment are serialised, never refused for it."""
+    await seeded(store)
+
+    async def tier(n: int) -> int:
+        document = tier_to_json(PricingTier(f"t{n}", f"Tier {n}", Decimal(n)))
+        return (await store.change("tier", f"t{n}", document, actor="admin")).id
+
+    ids = await asyncio.gather(*(tier(n) for n in range(24)))
+    assert sorted(ids) == sorted(set(ids))
+    assert {f"t{n}" for n in range(24)} <= {t.id for t in (await store.load()).tiers}
+    assert len(await store.history(entity="tier", limit=100)) == 24
+
+
 async def test_a_batch_of_changes_is_all_or_nothing(store: ConfigStore):
     await seeded(store)
     provider = provider_to_json(replace(DEMO_PROVIDERS[0], rpm=9))
