@@ -221,6 +221,23 @@ def v1_client(v1_gateway: GatewayServer) -> Iterator[httpx.Client]:
 def test_v1_routes_never_fail_on_bad_input(
     route: str, data: st.DataObject, v1_gateway: GatewayServer, v1_client: httpx.Client
 ) -> None:
+    one_fuzzed_request(route, data, v1_gateway, v1_client)
+
+
+@pytest.mark.soak
+@pytest.mark.parametrize("route", sorted(V1))
+@settings(FUZZ, max_examples=2000)
+@given(data=st.data())
+def test_v1_routes_never_fail_on_bad_input_at_length(
+    route: str, data: st.DataObject, v1_gateway: GatewayServer, v1_client: httpx.Client
+) -> None:
+    """10,000 fuzzed requests in all, for `make soak`."""
+    one_fuzzed_request(route, data, v1_gateway, v1_client)
+
+
+def one_fuzzed_request(
+    route: str, data: st.DataObject, v1_gateway: GatewayServer, v1_client: httpx.Client
+) -> None:
     base, models = V1[route]
     body = {**base, "model": data.draw(st.sampled_from(models))}
     raw = encoded(data, mutated(data, body))
