@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from billing.tokens import TokenCounter
+from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.firestore_emulator import emulator, gcloud
 from tests.harness import GatewayServer
@@ -76,3 +78,29 @@ def firestore_host() -> Iterator[str]:
         pytest.skip("the Google Cloud CLI (gcloud) is not installed: no Firestore emulator")
     with emulator() as host:
         yield host
+
+
+@pytest.fixture(scope="module")
+def upstreams() -> Iterator[tuple[FakeAnthropic, FakeGemini]]:
+    """A fake Anthropic and a fake Gemini, for a module's gateways."""
+    with FakeAnthropic() as claude, FakeGemini() as gemini:
+        yield claude, gemini
+
+
+@pytest.fixture(scope="module")
+def every_provider_env(
+    fake_openai_server: FakeOpenAI,
+    upstreams: tuple[FakeAnthropic, FakeGemini],
+    tiktoken_dir: Path,
+) -> dict[str, str]:
+    """A gateway's environment with OpenAI, Claude and Gemini models all served by fakes."""
+    claude, gemini = upstreams
+    return {
+        "OPENAI_BASE_URL": fake_openai_server.base_url,
+        "OPENAI_API_KEY": fake_openai_server.api_key,
+        "ANTHROPIC_BASE_URL": claude.base_url,
+        "ANTHROPIC_API_KEY": claude.api_key,
+        "GEMINI_BASE_URL": gemini.base_url,
+        "GEMINI_API_KEY": gemini.api_key,
+        "TIKTOKEN_CACHE_DIR": str(tiktoken_dir),
+    }

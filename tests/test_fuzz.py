@@ -21,8 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing.tokens import TokenCounter
-from tests.fakes.anthropic_upstream import FakeAnthropic
-from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fuzz_bodies import encoded, mutated
 from tests.harness import GatewayServer
@@ -166,45 +164,20 @@ def assert_answered(response: httpx.Response) -> None:
         assert_openai_error(response)
 
 
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[tuple[FakeAnthropic, FakeGemini]]:
-    with FakeAnthropic() as claude, FakeGemini() as gemini:
-        yield claude, gemini
-
-
-def _start(
-    data_dir: Path,
-    counter: TokenCounter,
-    tiktoken_dir: Path,
-    openai_fake: FakeOpenAI,
-    upstreams: tuple[FakeAnthropic, FakeGemini],
-) -> GatewayServer:
-    claude, gemini = upstreams
-    env = {
-        "GATEWAY_SECRET_KEY": Fernet.generate_key().decode(),
-        "OPENAI_BASE_URL": openai_fake.base_url,
-        "OPENAI_API_KEY": openai_fake.api_key,
-        "ANTHROPIC_BASE_URL": claude.base_url,
-        "ANTHROPIC_API_KEY": claude.api_key,
-        "GEMINI_BASE_URL": gemini.base_url,
-        "GEMINI_API_KEY": gemini.api_key,
-        "TIKTOKEN_CACHE_DIR": str(tiktoken_dir),
-    }
-    return GatewayServer(data_dir, counter, env).start()
+def _start(data_dir: Path, counter: TokenCounter, env: dict[str, str]) -> GatewayServer:
+    secret = {"GATEWAY_SECRET_KEY": Fernet.generate_key().decode()}
+    return GatewayServer(data_dir, counter, {**env, **secret}).start()
 
 
 @pytest.fixture(scope="module")
 def v1_gateway(
     tmp_path_factory: pytest.TempPathFactory,
     counter: TokenCounter,
-    tiktoken_dir: Path,
     fake_openai_server: FakeOpenAI,
-    upstreams: tuple[FakeAnthropic, FakeGemini],
+    every_provider_env: dict[str, str],
 ) -> Iterator[GatewayServer]:
     fake_openai_server.reset()
-    server = _start(
-        tmp_path_factory.mktemp("fuzz-v1"), counter, tiktoken_dir, fake_openai_server, upstreams
-    )
+    server = _start(tmp_path_factory.mktemp("fuzz-v1"), counter, every_provider_env)
     yield server
     server.stop()
 
@@ -334,13 +307,9 @@ ADMIN: tuple[tuple[str, str, Any], ...] = (
 def admin_gateway(
     tmp_path_factory: pytest.TempPathFactory,
     counter: TokenCounter,
-    tiktoken_dir: Path,
-    fake_openai_server: FakeOpenAI,
-    upstreams: tuple[FakeAnthropic, FakeGemini],
+    every_provider_env: dict[str, str],
 ) -> Iterator[GatewayServer]:
-    server = _start(
-        tmp_path_factory.mktemp("fuzz-admin"), counter, tiktoken_dir, fake_openai_server, upstreams
-    )
+    server = _start(tmp_path_factory.mktemp("fuzz-admin"), counter, every_provider_env)
     yield server
     server.stop()
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,31 +26,14 @@ MINI = "gpt-4o-mini-2024-07-18"
 
 
 @pytest.fixture(scope="module")
-def upstreams() -> Iterator[tuple[FakeAnthropic, FakeGemini]]:
-    with FakeAnthropic() as claude, FakeGemini() as gemini:
-        yield claude, gemini
-
-
-@pytest.fixture(scope="module")
 def gw(
     tmp_path_factory: pytest.TempPathFactory,
     counter: TokenCounter,
-    tiktoken_dir: Path,
-    fake_openai_server: FakeOpenAI,
-    upstreams: tuple[FakeAnthropic, FakeGemini],
+    every_provider_env: dict[str, str],
 ) -> Iterator[GatewayServer]:
     """One gateway for the module: every case here is refused, so none changes it."""
-    claude, gemini = upstreams
-    env = {
-        "OPENAI_BASE_URL": fake_openai_server.base_url,
-        "OPENAI_API_KEY": fake_openai_server.api_key,
-        "ANTHROPIC_BASE_URL": claude.base_url,
-        "ANTHROPIC_API_KEY": claude.api_key,
-        "GEMINI_BASE_URL": gemini.base_url,
-        "GEMINI_API_KEY": gemini.api_key,
-        "TIKTOKEN_CACHE_DIR": str(tiktoken_dir),
-    }
-    with GatewayServer(tmp_path_factory.mktemp("validation"), counter, env) as server:
+    data_dir = tmp_path_factory.mktemp("validation")
+    with GatewayServer(data_dir, counter, every_provider_env) as server:
         yield server
 
 
