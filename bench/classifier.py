@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from config_store.catalogue import DEMO_MODELS
 from config_store.profiles import DEMO_PROFILES
 from config_store.router_config import RouterConfig
-from gateway.router.classifier import classify
-from gateway.router.request import read_request
-from gateway.router.scoring import score
+from gateway.autoroute.classifier import classify
+from gateway.autoroute.request import read_request
+from gateway.autoroute.scoring import score
 from tests.router_corpus import CORPUS, HELD_OUT
 
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}

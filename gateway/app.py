@@ -15,30 +15,26 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from billing.tokens import TokenCounter
-from gateway.api import (
-    admin,
-    admin_models,
-    admin_prices,
-    admin_providers,
-    admin_sync,
-    admin_usage,
-    admin_users,
-    generate,
-    health,
+from gateway.api import generate, health, messages, openai, openapi
+from gateway.api.admin import (
+    cache,
+    discovery,
     history,
-    messages,
-    openai,
-    openapi,
-    router_admin,
+    models,
+    prices,
+    providers,
+    router,
+    usage,
+    users,
 )
 from gateway.api.endpoint import ApiEndpoint
+from gateway.edge.request_body import BodyLimit
 from gateway.errors import (
     GatewayError,
     handle_gateway_error,
     handle_http_exception,
     handle_unexpected,
 )
-from gateway.request_body import BodyLimit
 from gateway.services import running
 from gateway.settings import Settings
 
@@ -57,14 +53,14 @@ def create_app(
             *openai.routes,
             *messages.routes,
             *generate.routes,
-            *admin.routes,
-            *router_admin.routes,
-            *admin_models.routes,
-            *admin_prices.routes,
-            *admin_sync.routes,
-            *admin_providers.routes,
-            *admin_users.routes,
-            *admin_usage.routes,
+            *cache.routes,
+            *router.routes,
+            *models.routes,
+            *prices.routes,
+            *discovery.routes,
+            *providers.routes,
+            *users.routes,
+            *usage.routes,
             *openapi.routes,
             *history.routes,
             *health.routes,
@@ -84,8 +80,6 @@ def create_app(
         and isinstance(route.endpoint, ApiEndpoint)
         and "POST" in (route.methods or ())
     }
-    for path, endpoint in fast.items():
-        endpoint.route = path
     return FastPaths(app, fast)
 
 

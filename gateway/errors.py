@@ -3,7 +3,7 @@
     GatewayError(status, message, type, code, param)
       400 invalid_request_error   bad JSON, missing or wrong-typed fields,
                                   context_length_exceeded
-          invalid_http_request    not HTTP/1.1 at all (gateway.connections)
+          invalid_http_request    not HTTP/1.1 at all (gateway.edge.connections)
       401 invalid_api_key         no key, unknown or revoked key, wrong admin key
       402 insufficient_quota      the hold does not fit the available balance
           key_spend_cap_reached   ...or what the key's spend cap leaves

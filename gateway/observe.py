@@ -27,9 +27,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from billing.balance_view import StoreState
 from billing.ledger import LedgerHealth
 from billing.pricing import usd
-from gateway.balance_view import StoreState
 
 request_log = logging.getLogger("gateway.requests")
 

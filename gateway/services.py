@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from billing.balance_view import BalanceView, StoreState
 from billing.firestore_ledger import FirestoreLedger
 from billing.ledger import Ledger, LedgerError
 from billing.meter import Meter
@@ -26,25 +27,24 @@ from billing.tokens import TokenCounter
 from config_store.cache import ConfigCache
 from config_store.defaults import BUILTIN_DEFAULTS
 from config_store.reachability import Reachability
+from gateway.autoroute.sticky import StickyRoutes
 from gateway.backends import make_ledger, make_reports, make_store
 from gateway.background import Supervisor
-from gateway.balance_view import BalanceView, StoreState
-from gateway.cron import Cron
 from gateway.errors import GatewayError, unavailable
-from gateway.fallback import Cooldowns
-from gateway.ids import RequestIds
 from gateway.observe import Metrics
+from gateway.ops.cron import Cron
+from gateway.ops.discovery import Syncer
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import ChatProvider
 from gateway.providers.gemini import GeminiProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
-from gateway.ratelimit import RateLimiter
-from gateway.router.sticky import StickyRoutes
+from gateway.providers.upstream import Upstream
+from gateway.providers.vault import Vault
+from gateway.proxy.fallback import Cooldowns
+from gateway.proxy.ids import RequestIds
+from gateway.proxy.ratelimit import RateLimiter
 from gateway.settings import Settings
-from gateway.sync import Syncer
-from gateway.upstream import Upstream
-from gateway.vault import Vault
 
 log = logging.getLogger("gateway")
 

@@ -85,7 +85,7 @@ def _named_keys(raw: str) -> Mapping[str, str]:
 
 
 def _cron(raw: str) -> str:
-    from gateway.cron import Cron, CronError
+    from gateway.ops.cron import Cron, CronError
 
     if raw.strip().lower() == "off":
         return "off"

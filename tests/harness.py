@@ -22,10 +22,10 @@ import uvicorn
 
 from billing.tokens import TokenCounter
 from gateway.app import create_app
-from gateway.auth import hash_key, key_prefix, new_key
-from gateway.connections import ConnectionGuard, GatewayConfig
-from gateway.seed import admin_key, read_secret, seed
-from gateway.server import uvicorn_config
+from gateway.edge.connections import ConnectionGuard, GatewayConfig
+from gateway.edge.server import uvicorn_config
+from gateway.ops.seed import admin_key, read_secret, seed
+from gateway.proxy.auth import hash_key, key_prefix, new_key
 from gateway.settings import Settings
 
 

@@ -147,7 +147,7 @@ class GatewayProcess:
 
     def start(self) -> GatewayProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "gateway.ops.cli", "serve", "--port", str(self.port)],
             env={**os.environ, **self.env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

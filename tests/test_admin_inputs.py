@@ -17,8 +17,8 @@ import pytest
 
 from billing.tokens import TokenCounter
 from config_store.schema import EPOCH, ModelConfig, Provider
+from gateway.ops.discovery import plan_discovery
 from gateway.providers.base import Listed
-from gateway.sync import plan_discovery
 from tests.admin_client import Admin, error_of, fingerprint
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.harness import GatewayServer

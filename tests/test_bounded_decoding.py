@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from gateway.bounded_decoding import (
+from gateway.providers.bounded_decoding import (
     BoundedDecoder,
     BoundedLines,
     DecodingError,

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.cli import main
+from gateway.ops.cli import main
 from tests.admin_client import Admin
 from tests.harness import GatewayServer
 

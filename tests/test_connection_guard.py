@@ -14,8 +14,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from gateway.connections import ConnectionGuard
-from gateway.server import OWN_FILES, connection_budget, raise_open_file_limit
+from gateway.edge.connections import ConnectionGuard
+from gateway.edge.server import OWN_FILES, connection_budget, raise_open_file_limit
 from tests.harness import GatewayServer
 from tests.raw_http import WAIT, bearer, closed_by_server, connect, head, read_answer
 

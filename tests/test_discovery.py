@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.cli import main
+from gateway.ops.cli import main
 from tests.admin_client import Admin
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.gemini_upstream import FakeGemini

@@ -26,7 +26,7 @@ START = 100 * 10**9
 
 def start_gateway(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "gateway.ops.cli", "serve", "--port", str(port)],
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -59,7 +59,7 @@ def test_a_killed_instance_loses_no_row_and_doubles_none(
         "GATEWAY_FIRESTORE_STALE_SECONDS": "60",  # and the instance serves meanwhile
     }
     seeded = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "seed"], env={**os.environ, **env}, check=False
+        [sys.executable, "-m", "gateway.ops.cli", "seed"], env={**os.environ, **env}, check=False
     )
     assert seeded.returncode == 0
     key = (tmp_path / "data" / "demo_api_key").read_text().strip()

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from config_store.firestore import client
-from gateway.cli import main
+from gateway.ops.cli import main
 from gateway.settings import Settings
 from tests.admin_client import Admin
 from tests.fakes.openai_upstream import FakeOpenAI

@@ -95,7 +95,7 @@ def test_the_wal_stays_under_its_bound_through_the_gateway(tmp_path: Path, tikto
         "TIKTOKEN_CACHE_DIR": str(tiktoken_dir),
     }
     seeded = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "seed"], env={**os.environ, **env}, check=False
+        [sys.executable, "-m", "gateway.ops.cli", "seed"], env={**os.environ, **env}, check=False
     )
     assert seeded.returncode == 0
     key = (data / "demo_api_key").read_text().strip()

@@ -11,7 +11,7 @@ import pytest
 
 from config_store.catalogue import DEMO_MODELS, DEMO_PROVIDERS
 from config_store.price_import import PriceFileError, detect, match, parse
-from gateway.price_update import plan
+from gateway.ops.price_update import plan
 from tests.admin_client import Admin, error_of, fingerprint
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.harness import GatewayServer, expected_cost_nano

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from gateway.errors import GatewayError
-from gateway.ratelimit import Limit, RateLimiter
+from gateway.proxy.ratelimit import Limit, RateLimiter
 
 
 class Clock:

@@ -14,7 +14,7 @@ import pytest
 
 from billing.tokens import TokenCounter
 from gateway.api.messages import to_chat
-from gateway.validation import validate_messages
+from gateway.proxy.validation import validate_messages
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from config_store.router_config import CATEGORIES, RouterConfig
-from gateway.router.classifier import classify
-from gateway.router.request import read_request
-from gateway.router.route import parse_classifier_answer
+from gateway.autoroute.classifier import classify
+from gateway.autoroute.decision import parse_classifier_answer
+from gateway.autoroute.request import read_request
 from tests.router_corpus import CORPUS, HELD_OUT
 
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}

@@ -102,7 +102,7 @@ def kill_and_restart(rounds: int, tmp_path: Path, fake: FakeOpenAI, tiktoken_dir
         "TIKTOKEN_CACHE_DIR": str(tiktoken_dir),
     }
     seeded = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "seed"], env={**os.environ, **env}, check=False
+        [sys.executable, "-m", "gateway.ops.cli", "seed"], env={**os.environ, **env}, check=False
     )
     assert seeded.returncode == 0
     key = (data / "demo_api_key").read_text().strip()

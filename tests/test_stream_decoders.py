@@ -13,8 +13,8 @@ from billing.settlement import Anomaly
 from gateway.errors import GatewayError
 from gateway.providers import anthropic, gemini, openai
 from gateway.providers.base import ChatStream
+from gateway.providers.sse import SSEDecoder
 from gateway.providers.wire import Malformed
-from gateway.sse import SSEDecoder
 
 
 def fed(decoder: Any, events: list[Any]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from gateway.errors import GatewayError
-from gateway.vault import Vault, VaultError
+from gateway.providers.vault import Vault, VaultError
 
 SECRET = Vault.new_secret_key()
 
@@ -43,7 +43,7 @@ def test_cli_stores_the_key_encrypted_and_the_gateway_uses_it(make_gateway, fake
     gw = make_gateway(env={"OPENAI_API_KEY": "", "GATEWAY_SECRET_KEY": SECRET})
     env = {**os.environ, "GATEWAY_DATA_DIR": str(gw.data_dir), "GATEWAY_SECRET_KEY": SECRET}
     done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "set-provider-key", "openai"],
+        [sys.executable, "-m", "gateway.ops.cli", "set-provider-key", "openai"],
         input="sk-fake-upstream\n",
         capture_output=True,
         text=True,

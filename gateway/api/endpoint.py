@@ -2,7 +2,7 @@
 
 The data plane's routes skip Starlette's Request and Response objects: the
 caller is authenticated from the headers alone, then the body is read straight
-from `receive` (within the body limit, gateway.request_body), a JSON reply goes
+from `receive` (within the body limit, gateway.edge.request_body), a JSON reply goes
 out as two ASGI messages with prebuilt headers, a GatewayError becomes its
 OpenAI-shaped answer here and anything unexpected a 500. A handler returns
 either `(payload, headers)` for a 200 JSON reply or an ASGI app (a stream)
@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import orjson
 from starlette.datastructures import Headers
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.auth import authenticate
+from gateway.edge.request_body import read_body
 from gateway.errors import GatewayError
 from gateway.observe import CURRENT, RequestRecord, request_log
-from gateway.request_body import read_body
+from gateway.proxy.auth import authenticate
 from gateway.services import Services
 
 Reply = tuple[bytes, Mapping[str, str]] | ASGIApp
@@ -51,14 +54,33 @@ async def send_json(send: Send, status: int, payload: bytes, headers: Mapping[st
     await send({"type": "http.response.body", "body": payload})
 
 
+class JSON(Response):
+    """A JSON reply for the routes that go through Starlette (admin, listings)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def metered(path: str, handler: Handler) -> Route:
+    """A metered POST route: its endpoint answers in plain ASGI (see ApiEndpoint)."""
+    return Route(path, ApiEndpoint(path, handler), methods=["POST"])
+
+
 class ApiEndpoint:
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, route: str, handler: Handler) -> None:
+        self.route = route  # the path template, the metrics' label
         self._handler = handler
-        self.route = ""  # the route's path template, set when the app is built
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         services: Services = scope["app"].state.services
-        record = RequestRecord(self.route or scope["path"])
+        record = RequestRecord(self.route)
         token = CURRENT.set(record)
         try:
             record.status = await self._answer(services, scope, receive, send, record)

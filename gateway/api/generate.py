@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import orjson
 from starlette.datastructures import Headers
-from starlette.routing import Route
 
 from billing.pricing import usd
-from gateway.api.endpoint import ApiEndpoint, Reply
+from gateway.api.endpoint import Reply, metered
 from gateway.errors import bad_request
-from gateway.pipeline import admit, complete, cost_headers, message_texts, usage_body
+from gateway.proxy.pipeline import admit, complete, cost_headers, message_texts, usage_body
+from gateway.proxy.validation import parse_body
 from gateway.services import Services
-from gateway.validation import parse_body
 
 
 async def generate(services: Services, headers: Headers, raw: bytes) -> Reply:
@@ -41,4 +40,4 @@ async def generate(services: Services, headers: Headers, raw: bytes) -> Reply:
     return orjson.dumps(reply), cost_headers(admitted, settled)
 
 
-routes = [Route("/v1/generate", ApiEndpoint(generate), methods=["POST"])]
+routes = [metered("/v1/generate", generate)]

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.api.openai import JSON, services_of
+from gateway.api.endpoint import JSON, services_of
 
 
 async def metrics(request: Request) -> Response:

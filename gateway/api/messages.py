@@ -4,7 +4,7 @@ request, metered and routed like any other (to any provider), and the answer
 translated back: a message, or Anthropic's stream events.
 
 The key is checked first (no key, 401, whatever the body), then the whole
-Anthropic shape (`gateway.validation.messages`), and only then is anything
+Anthropic shape (`gateway.proxy.validation.messages`), and only then is anything
 translated. Errors are OpenAI-shaped, rendered by `ApiEndpoint` like every
 metered route's.
 """
@@ -16,16 +16,15 @@ from typing import Any
 
 import orjson
 from starlette.datastructures import Headers
-from starlette.routing import Route
 
 from billing.pricing import Usage, usd
-from gateway.api.endpoint import ApiEndpoint, Reply
+from gateway.api.endpoint import Reply, metered
 from gateway.errors import GatewayError
-from gateway.pipeline import Admitted, admit, complete, cost_headers, open_stream
 from gateway.providers.base import parse_arguments
+from gateway.proxy.pipeline import Admitted, admit, complete, cost_headers, open_stream
+from gateway.proxy.streaming import MeteredStream
+from gateway.proxy.validation import parse_body, validate_messages
 from gateway.services import Services
-from gateway.streaming import MeteredStream
-from gateway.validation import parse_body, validate_messages
 
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 _STOP |= {"content_filter": "refusal"}
@@ -285,4 +284,4 @@ async def messages(services: Services, headers: Headers, raw: bytes) -> Reply:
     return orjson.dumps(reply), cost_headers(admitted, settled)
 
 
-routes = [Route("/v1/messages", ApiEndpoint(messages), methods=["POST"])]
+routes = [metered("/v1/messages", messages)]

@@ -11,8 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from billing.pricing import usd
-from gateway.api.endpoint import ApiEndpoint, Reply
-from gateway.pipeline import (
+from gateway.api.endpoint import JSON, Reply, metered, services_of
+from gateway.proxy.pipeline import (
     admit,
     admit_completion,
     admit_embedding,
@@ -24,21 +24,9 @@ from gateway.pipeline import (
     text_completion,
     usage_body,
 )
+from gateway.proxy.streaming import MeteredStream, OpenAIFraming
+from gateway.proxy.validation import parse_body
 from gateway.services import Services
-from gateway.streaming import MeteredStream, OpenAIFraming
-from gateway.validation import parse_body
-
-
-class JSON(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
-
-
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def wants_usage(body: dict[str, Any]) -> bool:
@@ -107,8 +95,8 @@ async def completions(services: Services, headers: Headers, raw: bytes) -> Reply
 
 
 routes = [
-    Route("/v1/chat/completions", ApiEndpoint(chat_completions), methods=["POST"]),
-    Route("/v1/completions", ApiEndpoint(completions), methods=["POST"]),
-    Route("/v1/embeddings", ApiEndpoint(embeddings), methods=["POST"]),
+    metered("/v1/chat/completions", chat_completions),
+    metered("/v1/completions", completions),
+    metered("/v1/embeddings", embeddings),
     Route("/v1/models", list_models, methods=["GET"]),
 ]

@@ -12,8 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from config_store.documents import MODES, PROVIDER_KINDS, TOKENIZERS
-from gateway.api.admin import admin_services
-from gateway.api.openai import JSON
+from gateway.api.admin.changes import admin_services
+from gateway.api.endpoint import JSON
 
 _DECIMAL = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"}
 _PRICE = {**_DECIMAL, "description": "USD per million tokens, as a decimal string"}

@@ -34,6 +34,7 @@ from gateway.providers.base import (
     post_ok,
     relay,
 )
+from gateway.providers.upstream import Upstream
 from gateway.providers.wire import (
     Malformed,
     error_message,
@@ -44,7 +45,6 @@ from gateway.providers.wire import (
     opt_str,
     text,
 )
-from gateway.upstream import Upstream
 
 API_VERSION = "2023-06-01"
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}

@@ -3,7 +3,7 @@
 Every adapter speaks the client's dialect (OpenAI chat completions) on one side
 and its provider's wire format on the other. Building requests and parsing
 answers are pure functions in each adapter's module; the network is reached
-only through `gateway.upstream`.
+only through `gateway.providers.upstream`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import orjson
 from billing.settlement import Reported
 from config_store.schema import ModelConfig, Provider
 from gateway.errors import GatewayError, unavailable, upstream_error
+from gateway.providers.sse import SSEDecoder
+from gateway.providers.upstream import Upstream, UpstreamResponse, UpstreamStream
 from gateway.providers.wire import Malformed
-from gateway.sse import SSEDecoder
-from gateway.upstream import Upstream, UpstreamResponse, UpstreamStream
 
 Request = tuple[str, Mapping[str, str], bytes]  # url, headers, body
 

@@ -32,6 +32,7 @@ from gateway.providers.base import (
     post_ok,
     relay,
 )
+from gateway.providers.upstream import Upstream
 from gateway.providers.wire import (
     Malformed,
     error_message,
@@ -42,7 +43,6 @@ from gateway.providers.wire import (
     opt_str,
     text,
 )
-from gateway.upstream import Upstream
 
 _BLOCKED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII"}
 _DATA_URL = re.compile(r"^data:(?P<type>[^;,]+);base64,(?P<data>.*)$", re.DOTALL)

@@ -28,6 +28,7 @@ from gateway.providers.base import (
     post_ok,
     relay,
 )
+from gateway.providers.upstream import Upstream
 from gateway.providers.wire import (
     Malformed,
     error_message,
@@ -37,7 +38,6 @@ from gateway.providers.wire import (
     opt_obj,
     opt_str,
 )
-from gateway.upstream import Upstream
 
 
 def build_request(

@@ -1,0 +1,183 @@
+"""A metered SSE response, written as a plain ASGI callable.
+
+It relays the provider's chunks, then settles: the ledger row commits before
+the last bytes (`[DONE]`) leave, and the final usage chunk carries the cost
+when the client asked for usage. A watcher listens for the client going away;
+then the relay is cancelled, the upstream connection dropped, and the request
+charged for what was generated.
+
+Every way a stream can end is an end the client understands: whatever the
+upstream sends or does (a malformed chunk, bad bytes, an error event, a cut, a
+hang) ends the stream with an error event, and the request is charged with the
+provider's usage figures so far plus our count of the output relayed. The hold
+always ends, charged or released, on every path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Protocol
+
+from starlette.types import Receive, Scope, Send
+
+from billing.pricing import Usage
+from gateway.errors import GatewayError, upstream_error
+from gateway.providers.base import ChatStream
+from gateway.providers.sse import DONE, event
+from gateway.proxy.pipeline import Admitted, Settled, charge_for, ledger_entry, settle, usage_body
+from gateway.services import Services
+
+log = logging.getLogger("gateway.stream")
+
+
+class Framing(Protocol):
+    """How a stream is written for the client: OpenAI chunks as they are, or
+    translated into another dialect (Anthropic's events for /v1/messages)."""
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes: ...
+
+    def end(self, usage: Usage, cost: int) -> bytes:
+        """The last bytes, once the ledger row is committed."""
+        ...
+
+    def failed(self, error: GatewayError) -> bytes: ...
+
+
+class OpenAIFraming:
+    def __init__(
+        self,
+        admitted: Admitted,
+        *,
+        include_usage: bool,
+        chunk_object: str = "chat.completion.chunk",
+    ) -> None:
+        self._admitted = admitted
+        self._include_usage = include_usage
+        self._object = chunk_object  # "text_completion" for the legacy /v1/completions
+        self._last: dict[str, Any] = {}
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        if not self._include_usage:
+            chunk.pop("usage", None)
+        self._last = chunk
+        return event(chunk)
+
+    def end(self, usage: Usage, cost: int) -> bytes:
+        if not self._include_usage:
+            return DONE
+        last = self._last
+        final = {
+            "id": last.get("id", self._admitted.request_id),
+            "object": self._object,
+            "created": last.get("created", 0),
+            "model": self._admitted.model.model_id,
+            "choices": [],
+            "usage": usage_body(usage, cost),
+        }
+        return event(final) + DONE
+
+    def failed(self, error: GatewayError) -> bytes:
+        return event(error.body())
+
+
+class MeteredStream:
+    def __init__(
+        self,
+        services: Services,
+        admitted: Admitted,
+        stream: ChatStream,
+        *,
+        framing: Framing,
+        headers: dict[str, str],
+    ) -> None:
+        self._services = services
+        self._admitted = admitted
+        self._stream = stream
+        self._framing = framing
+        self._headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
+        headers += [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+        headers += [(k.encode(), v.encode()) for k, v in self._headers.items()]
+        relay = asyncio.ensure_future(self._relay(send, headers))
+        watch = asyncio.ensure_future(_client_gone(receive))
+        try:
+            await asyncio.wait((relay, watch), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not relay.done():
+                relay.cancel()
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+            self._services.meter.release(self._admitted.hold)  # a no-op once settled
+
+    async def _relay(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+        stream, framing = self._stream, self._framing
+        failure: GatewayError | None = None
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            async for chunk in stream.chunks:
+                body = framing.chunk(chunk)
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+        except asyncio.CancelledError:
+            self._charge_for_what_was_relayed()
+            raise
+        except GatewayError as exc:
+            failure = exc  # the provider failed mid-stream: charge what was relayed
+        except Exception as exc:  # a fault of ours: the client still gets a clean end
+            log.error("stream %s failed", self._admitted.request_id, exc_info=exc)
+            failure = upstream_error("The stream failed in the gateway.")
+        if failure is not None and stream.close is not None:
+            stream.close()
+        complete = failure is None and stream.usage_complete
+        settled: Settled | None = None
+        try:
+            # Shielded: a client leaving now does not undo a charge half made.
+            settled = await asyncio.shield(
+                settle(
+                    self._services,
+                    self._admitted,
+                    stream.usage,
+                    lambda: stream.text,
+                    complete=complete,
+                )
+            )
+        except GatewayError as exc:
+            failure = exc
+        if failure is not None or settled is None:
+            tail = framing.failed(failure or upstream_error("The stream could not be settled."))
+        else:
+            tail = framing.end(settled.usage, settled.cost)
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+    def _charge_for_what_was_relayed(self) -> None:
+        """The client went away: charge what was generated, without waiting."""
+        stream, admitted, services = self._stream, self._admitted, self._services
+        if stream.close is not None:
+            stream.close()
+        if not admitted.hold.open:
+            return  # already settled
+        try:
+            billed = charge_for(
+                services, admitted, stream.usage, lambda: stream.text, complete=False
+            )
+            services.meter.settle_nowait(admitted.hold, ledger_entry(admitted, billed))
+        except Exception as exc:  # never let the charge's failure hide the cancellation
+            log.error("stream %s: charge failed", admitted.request_id, exc_info=exc)
+            services.meter.release(admitted.hold)
+            return
+        log.info(
+            "client left %s mid-stream; charged %d output tokens",
+            admitted.request_id,
+            billed.usage.completion_tokens,
+        )
+
+
+async def _client_gone(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return

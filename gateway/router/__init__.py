@@ -1,1 +1,0 @@
-"""The auto-router: `model: "auto"` classified, scored and turned into a chain."""
