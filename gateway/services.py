@@ -33,14 +33,15 @@ from gateway.background import Supervisor
 from gateway.errors import GatewayError, unavailable
 from gateway.observe import Metrics
 from gateway.ops.cron import Cron
-from gateway.ops.discovery import Syncer
+from gateway.ops.discovery import Discovery
 from gateway.providers.anthropic import AnthropicProvider
-from gateway.providers.base import ChatProvider
+from gateway.providers.base import ChatProvider, credentials
 from gateway.providers.gemini import GeminiProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
 from gateway.providers.upstream import Upstream
 from gateway.providers.vault import Vault
+from gateway.proxy.core import Core
 from gateway.proxy.fallback import Cooldowns
 from gateway.proxy.ids import RequestIds
 from gateway.proxy.ratelimit import RateLimiter
@@ -62,7 +63,7 @@ class Services:
     vault: Vault
     reports: Reports
     metrics: Metrics
-    syncer: Syncer
+    discovery: Discovery
     request_ids: RequestIds = field(default_factory=RequestIds)
     limiter: RateLimiter = field(default_factory=RateLimiter)
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
@@ -73,8 +74,27 @@ class Services:
     reach: Reachability | None = None
     view: BalanceView | None = None
     ledger_ready: bool = False
+    core: Core = field(init=False)  # what the metered path uses
     _ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     admin_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # serialises balance credits
+
+    def __post_init__(self) -> None:
+        settings, reveal = self.settings, self.vault.reveal
+        self.core = Core(
+            cache=self.cache,
+            counter=self.counter,
+            meter=self.meter,
+            limiter=self.limiter,
+            cooldowns=self.cooldowns,
+            sticky=self.sticky,
+            request_ids=self.request_ids,
+            adapters=MappingProxyType(self.providers),
+            credentials=lambda provider: credentials(provider, settings.env, reveal),
+            billable=self.ensure_ledger,
+            fresh=self.ensure_fresh,
+            router_source=settings.router_source,
+            max_retry_wait=settings.max_retry_wait,
+        )
 
     async def ensure_ledger(self) -> None:
         """Paid requests need the store and a ledger that writes: 503 until both
@@ -225,7 +245,7 @@ async def running(
         vault=vault,
         reports=make_reports(settings, store),
         metrics=metrics,
-        syncer=Syncer(
+        discovery=Discovery(
             cache,
             providers,
             settings.env,
@@ -257,9 +277,9 @@ async def running(
             log.error("ledger unavailable at start-up")
     background = services.background
     background.start("config_refresh", cache.run)
-    await services.syncer.load()
+    await services.discovery.load()
     if schedule and settings.sync_cron != "off":
-        background.start("model_sync_schedule", services.syncer.schedule_forever)
+        background.start("model_sync_schedule", services.discovery.schedule_forever)
     if isinstance(ledger, FirestoreLedger) and view is not None:
         background.start("ledger_shipping", ledger.ship_forever)
         background.start("balance_resync", view.resync_forever)

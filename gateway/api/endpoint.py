@@ -26,10 +26,11 @@ from gateway.edge.request_body import read_body
 from gateway.errors import GatewayError
 from gateway.observe import CURRENT, RequestRecord, request_log
 from gateway.proxy.auth import authenticate
+from gateway.proxy.core import Core
 from gateway.services import Services
 
 Reply = tuple[bytes, Mapping[str, str]] | ASGIApp
-Handler = Callable[[Services, Headers, bytes], Awaitable[Reply]]
+Handler = Callable[[Core, Headers, bytes], Awaitable[Reply]]
 _JSON = (b"content-type", b"application/json")
 _INTERNAL = orjson.dumps(
     GatewayError(
@@ -97,7 +98,7 @@ class ApiEndpoint:
         try:
             await check_caller(services, headers)
             body = await read_body(receive, headers, services.settings.max_body_bytes)
-            reply = await self._handler(services, headers, body)
+            reply = await self._handler(services.core, headers, body)
         except ClientDisconnect:
             record.error_code = "client_disconnected"
             return 499  # nobody is left to answer

@@ -8,12 +8,15 @@ from starlette.datastructures import Headers
 from billing.pricing import usd
 from gateway.api.endpoint import Reply, metered
 from gateway.errors import bad_request
-from gateway.proxy.pipeline import admit, complete, cost_headers, message_texts, usage_body
+from gateway.proxy.admission import admit
+from gateway.proxy.core import Core
+from gateway.proxy.receipts import cost_headers, usage_body
+from gateway.proxy.serving import complete
+from gateway.proxy.settlement import message_texts
 from gateway.proxy.validation import parse_body
-from gateway.services import Services
 
 
-async def generate(services: Services, headers: Headers, raw: bytes) -> Reply:
+async def generate(core: Core, headers: Headers, raw: bytes) -> Reply:
     body = parse_body(raw)
     prompt = body.get("prompt")
     if prompt is None:
@@ -25,8 +28,9 @@ async def generate(services: Services, headers: Headers, raw: bytes) -> Reply:
     chat = {"model": body.get("model"), "messages": [{"role": "user", "content": prompt}]}
     if body.get("max_tokens") is not None:
         chat["max_tokens"] = body["max_tokens"]
-    admitted = await admit(services, headers, chat)
-    result, settled = await complete(services, admitted)
+    admitted = await admit(core, headers, chat)
+    answered = await complete(core, admitted)
+    result, settled = answered.result, answered.settled
     choices = result.body.get("choices") or [{}]
     reply = {
         "id": admitted.request_id,

@@ -46,7 +46,7 @@ async def health(request: Request) -> Response:
         "active_models": len(snapshot.active_models),
         "listening": services.cache.listening,
         "cooling_down": services.cooldowns.status(),
-        "sync": services.syncer.health(),
+        "sync": services.discovery.health(),
         "background": services.background.states(),
     }
     shared = services.store_state()

@@ -21,10 +21,13 @@ from billing.pricing import Usage, usd
 from gateway.api.endpoint import Reply, metered
 from gateway.errors import GatewayError
 from gateway.providers.base import parse_arguments
-from gateway.proxy.pipeline import Admitted, admit, complete, cost_headers, open_stream
+from gateway.proxy.admission import admit
+from gateway.proxy.admitted import Admitted
+from gateway.proxy.core import Core
+from gateway.proxy.receipts import cost_headers
+from gateway.proxy.serving import complete, open_stream
 from gateway.proxy.streaming import MeteredStream
 from gateway.proxy.validation import parse_body, validate_messages
-from gateway.services import Services
 
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 _STOP |= {"content_filter": "refusal"}
@@ -265,22 +268,23 @@ class AnthropicFraming:
         return _event("error", {"error": {"type": "api_error", "message": error.message}})
 
 
-async def messages(services: Services, headers: Headers, raw: bytes) -> Reply:
+async def messages(core: Core, headers: Headers, raw: bytes) -> Reply:
     body = parse_body(raw)
     validate_messages(body)
     chat = to_chat(body)
-    admitted = await admit(services, headers, chat)
+    admitted = await admit(core, headers, chat)
     if chat.get("stream") is True:
-        stream = await open_stream(services, admitted)
+        stream = await open_stream(core, admitted)
         return MeteredStream(
-            services,
+            core,
             admitted,
             stream,
             framing=AnthropicFraming(admitted),
             headers=cost_headers(admitted),
         )
-    result, settled = await complete(services, admitted)
-    reply = to_message(admitted, result.body, settled.usage, settled.cost)
+    answered = await complete(core, admitted)
+    settled = answered.settled
+    reply = to_message(admitted, answered.result.body, settled.usage, settled.cost)
     return orjson.dumps(reply), cost_headers(admitted, settled)
 
 

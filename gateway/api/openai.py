@@ -12,21 +12,19 @@ from starlette.routing import Route
 
 from billing.pricing import usd
 from gateway.api.endpoint import JSON, Reply, metered, services_of
-from gateway.proxy.pipeline import (
-    admit,
-    admit_completion,
-    admit_embedding,
+from gateway.proxy.admission import admit, admit_completion, admit_embedding
+from gateway.proxy.admitted import Answered
+from gateway.proxy.core import Core
+from gateway.proxy.receipts import cost_headers, usage_body
+from gateway.proxy.serving import (
     complete,
-    cost_headers,
     embed,
     open_stream,
     open_text_completion_stream,
     text_completion,
-    usage_body,
 )
 from gateway.proxy.streaming import MeteredStream, OpenAIFraming
 from gateway.proxy.validation import parse_body
-from gateway.services import Services
 
 
 def wants_usage(body: dict[str, Any]) -> bool:
@@ -34,21 +32,20 @@ def wants_usage(body: dict[str, Any]) -> bool:
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-async def chat_completions(services: Services, headers: Headers, raw: bytes) -> Reply:
+async def chat_completions(core: Core, headers: Headers, raw: bytes) -> Reply:
     body = parse_body(raw)
-    admitted = await admit(services, headers, body)
+    admitted = await admit(core, headers, body)
     if body.get("stream") is True:
-        stream = await open_stream(services, admitted)
+        stream = await open_stream(core, admitted)
         return MeteredStream(
-            services,
+            core,
             admitted,
             stream,
             framing=OpenAIFraming(admitted, include_usage=wants_usage(body)),
             headers=cost_headers(admitted),
         )
-    result, settled = await complete(services, admitted)
-    result.body["usage"] = usage_body(settled.usage, settled.cost)
-    return orjson.dumps(result.body), cost_headers(admitted, settled)
+    answered = await complete(core, admitted)
+    return _with_usage(answered), cost_headers(admitted, answered.settled)
 
 
 async def list_models(request: Request) -> Response:
@@ -66,32 +63,39 @@ async def list_models(request: Request) -> Response:
     return JSON({"object": "list", "data": data})
 
 
-async def embeddings(services: Services, headers: Headers, raw: bytes) -> Reply:
-    admitted = await admit_embedding(services, headers, parse_body(raw))
-    result, settled = await embed(services, admitted)
-    result.body["usage"] = {
+async def embeddings(core: Core, headers: Headers, raw: bytes) -> Reply:
+    admitted = await admit_embedding(core, headers, parse_body(raw))
+    answered = await embed(core, admitted)
+    settled = answered.settled
+    answered.result.body["usage"] = {
         "prompt_tokens": settled.usage.prompt_tokens,
         "total_tokens": settled.usage.prompt_tokens,
         "cost": usd(settled.cost),
     }
-    return orjson.dumps(result.body), cost_headers(admitted, settled)
+    return orjson.dumps(answered.result.body), cost_headers(admitted, settled)
 
 
-async def completions(services: Services, headers: Headers, raw: bytes) -> Reply:
+async def completions(core: Core, headers: Headers, raw: bytes) -> Reply:
     """The legacy text completions endpoint, for models whose mode is "completion"."""
     body = parse_body(raw)
-    admitted = await admit_completion(services, headers, body)
+    admitted = await admit_completion(core, headers, body)
     if body.get("stream") is True:
-        stream = await open_text_completion_stream(services, admitted)
+        stream = await open_text_completion_stream(core, admitted)
         framing = OpenAIFraming(
             admitted, include_usage=wants_usage(body), chunk_object="text_completion"
         )
         return MeteredStream(
-            services, admitted, stream, framing=framing, headers=cost_headers(admitted)
+            core, admitted, stream, framing=framing, headers=cost_headers(admitted)
         )
-    result, settled = await text_completion(services, admitted)
-    result.body["usage"] = usage_body(settled.usage, settled.cost)
-    return orjson.dumps(result.body), cost_headers(admitted, settled)
+    answered = await text_completion(core, admitted)
+    return _with_usage(answered), cost_headers(admitted, answered.settled)
+
+
+def _with_usage(answered: Answered) -> bytes:
+    """The answer's body with its usage: the charged tokens and the cost."""
+    settled = answered.settled
+    answered.result.body["usage"] = usage_body(settled.usage, settled.cost)
+    return orjson.dumps(answered.result.body)
 
 
 routes = [

@@ -68,7 +68,7 @@ class Excluded:
 
 
 @dataclass(slots=True)
-class Route:
+class Decision:
     preset: str
     classification: Classification
     conversation: str
@@ -115,11 +115,13 @@ def rank(
     candidate: CandidateFor,
     cooldowns: Cooldowns,
     allowed: frozenset[str] = frozenset(),
-) -> Route:
+) -> Decision:
     """Every eligible model scored and ranked; the others listed with the reason.
     A key limited to some models (`allowed`) is routed among those only."""
     needs = request.needs
-    decision = Route(preset, classification, conversation, sticky_model, config.chain_length, needs)
+    decision = Decision(
+        preset, classification, conversation, sticky_model, config.chain_length, needs
+    )
     for model in snapshot.active_models:
         profile = profiles.get(model.model_id)
         if profile is None or model.mode != "chat":
@@ -148,7 +150,7 @@ def rank(
     return decision
 
 
-def no_route(decision: Route) -> GatewayError:
+def no_route(decision: Decision) -> GatewayError:
     """Why no model could take the request: 503 when a model is cooling down (it
     may serve soon) or when every model is unreachable; else the request asks
     what no reachable model can do (a capability, a context window): 400."""
@@ -238,7 +240,7 @@ async def decide(
     cooldowns: Cooldowns,
     ask: Ask | None,
     allowed: frozenset[str] = frozenset(),
-) -> Route:
+) -> Decision:
     """The routing decision for one request; its `ranked` list is empty when no
     model can take it (see `no_route`)."""
     config, profiles = router_sources(snapshot, source)

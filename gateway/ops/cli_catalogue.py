@@ -21,7 +21,7 @@ from typing import Any
 from config_store.documents import parse_moment
 from config_store.price_import import FORMATS, PriceFileError
 from config_store.router_config import ConfigInvalid
-from gateway.ops.discovery import SyncBusy
+from gateway.ops.discovery import DiscoveryBusy
 from gateway.ops.price_update import plan, write
 from gateway.ops.progress import Progress
 from gateway.ops.seed import admin_key
@@ -79,8 +79,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 async def _sync(settings: Settings, key: str) -> list[dict[str, Any]]:
     async with running(settings, key, schedule=False) as services:
         try:
-            return await services.syncer.run(Progress("sync", sys.stderr))
-        except SyncBusy:
+            return await services.discovery.run(Progress("sync", sys.stderr))
+        except DiscoveryBusy:
             raise CatalogueCommandFailed("a sync is already running") from None
 
 

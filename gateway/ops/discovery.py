@@ -42,7 +42,7 @@ Progress = Callable[[int, int, str], None]
 _TOKENIZERS = {"openai": "o200k_base", "mock": "o200k_base"}
 
 
-class SyncBusy(Exception):
+class DiscoveryBusy(Exception):
     """A sync is already running."""
 
 
@@ -143,7 +143,7 @@ def _add(plan: Plan, rows: list[ModelConfig], model: ModelConfig) -> None:
         plan.skipped.append(problem)
 
 
-class Syncer:
+class Discovery:
     def __init__(
         self,
         cache: ConfigCache,
@@ -176,9 +176,9 @@ class Syncer:
         self.next_run = self._cron.next_after(datetime.now(UTC)) if self._cron else None
 
     async def run(self, progress: Progress | None = None) -> list[dict[str, Any]]:
-        """Sync every enabled provider now; SyncBusy if a run is under way."""
+        """Sync every enabled provider now; DiscoveryBusy if a run is under way."""
         if self._lock.locked():
-            raise SyncBusy
+            raise DiscoveryBusy
         async with self._lock:
             providers = [
                 p
@@ -278,7 +278,7 @@ class Syncer:
             assert self.next_run is not None
             wait = (self.next_run - datetime.now(UTC)).total_seconds()
             await asyncio.sleep(max(wait, 0))
-            with contextlib.suppress(SyncBusy):
+            with contextlib.suppress(DiscoveryBusy):
                 await self.run()
 
     def health(self) -> dict[str, Any]:

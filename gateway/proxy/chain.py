@@ -16,8 +16,7 @@ from billing.pricing import Prices, hold_nano, prices_for
 from config_store.cache import Snapshot
 from config_store.schema import ModelConfig, PricingTier, Provider, User
 from gateway.errors import GatewayError, bad_request, unavailable
-from gateway.providers.base import ChatCall, ChatProvider, credentials
-from gateway.services import Services
+from gateway.providers.base import ChatCall, ChatProvider
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +46,8 @@ CandidateFor = Callable[[ModelConfig], Candidate]
 
 
 def candidate_builder(
-    services: Services,
+    adapters: Mapping[str, ChatProvider],
+    credentials: Callable[[Provider], tuple[str, str]],
     snapshot: Snapshot,
     body: Mapping[str, Any],
     prompt_of: Callable[[ModelConfig], int],
@@ -63,7 +63,9 @@ def candidate_builder(
     def candidate(m: ModelConfig) -> Candidate:
         if m.tokenizer not in prompts:
             prompts[m.tokenizer] = prompt_of(m)
-        made = _candidate(services, snapshot, m, body, prompts[m.tokenizer], max_tokens, tier)
+        made = _candidate(
+            adapters, credentials, snapshot, m, body, prompts[m.tokenizer], max_tokens, tier
+        )
         return replace(made, choices=choices) if choices != 1 else made
 
     return candidate
@@ -92,7 +94,8 @@ def build_chain(snapshot: Snapshot, model: ModelConfig, candidate: CandidateFor)
 
 
 def _candidate(
-    services: Services,
+    adapters: Mapping[str, ChatProvider],
+    credentials: Callable[[Provider], tuple[str, str]],
     snapshot: Snapshot,
     model: ModelConfig,
     body: Mapping[str, Any],
@@ -101,7 +104,7 @@ def _candidate(
     tier: PricingTier | None,
 ) -> Candidate:
     provider = snapshot.providers.get(model.provider)
-    adapter = services.providers.get(provider.kind) if provider else None
+    adapter = adapters.get(provider.kind) if provider else None
     if provider is None or adapter is None:
         raise unavailable(
             f"The model '{model.model_id}' is served by '{model.provider}', "
@@ -123,11 +126,7 @@ def _candidate(
     output_cap = (
         max_tokens if max_tokens is not None else min(model.max_output_tokens, window - prompt)
     )
-    base_url, api_key = (
-        ("", "")
-        if provider.kind == "mock"
-        else credentials(provider, services.settings.env, services.vault.reveal)
-    )
+    base_url, api_key = ("", "") if provider.kind == "mock" else credentials(provider)
     model = snapshot.priced(model)  # the prices in force as the request starts
     call = ChatCall(body, model, provider, base_url, api_key, max_tokens)
     prices = prices_for(model, tier)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from config_store.schema import ApiKey, Provider
 from gateway.errors import GatewayError
 
 SECONDS_PER_MINUTE = 60.0
@@ -99,3 +100,19 @@ def _refusal(wait: float, limit: Limit) -> GatewayError:
         code="rate_limit_exceeded",
         headers={"Retry-After": str(retry_after)},
     )
+
+
+def key_limits(key: ApiKey, tokens: int) -> list[Limit]:
+    """An API key's two limits, for a request of `tokens` (prompt and output)."""
+    return [
+        Limit("key", key.key_hash, "requests", key.rpm, 1),
+        Limit("key", key.key_hash, "tokens", key.tpm, tokens),
+    ]
+
+
+def provider_limits(provider: Provider, tokens: int) -> list[Limit]:
+    """A provider's two limits, for a request of `tokens` (prompt and output)."""
+    return [
+        Limit("provider", provider.id, "requests", provider.rpm, 1),
+        Limit("provider", provider.id, "tokens", provider.tpm, tokens),
+    ]

@@ -26,8 +26,10 @@ from billing.pricing import Usage
 from gateway.errors import GatewayError, upstream_error
 from gateway.providers.base import ChatStream
 from gateway.providers.sse import DONE, event
-from gateway.proxy.pipeline import Admitted, Settled, charge_for, ledger_entry, settle, usage_body
-from gateway.services import Services
+from gateway.proxy.admitted import Admitted, Settled
+from gateway.proxy.core import Core
+from gateway.proxy.receipts import usage_body
+from gateway.proxy.settlement import charge_for, ledger_entry, settle
 
 log = logging.getLogger("gateway.stream")
 
@@ -85,14 +87,14 @@ class OpenAIFraming:
 class MeteredStream:
     def __init__(
         self,
-        services: Services,
+        core: Core,
         admitted: Admitted,
         stream: ChatStream,
         *,
         framing: Framing,
         headers: dict[str, str],
     ) -> None:
-        self._services = services
+        self._core = core
         self._admitted = admitted
         self._stream = stream
         self._framing = framing
@@ -112,7 +114,7 @@ class MeteredStream:
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay
-            self._services.meter.release(self._admitted.hold)  # a no-op once settled
+            self._core.meter.release(self._admitted.hold)  # a no-op once settled
 
     async def _relay(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
         stream, framing = self._stream, self._framing
@@ -138,7 +140,7 @@ class MeteredStream:
             # Shielded: a client leaving now does not undo a charge half made.
             settled = await asyncio.shield(
                 settle(
-                    self._services,
+                    self._core,
                     self._admitted,
                     stream.usage,
                     lambda: stream.text,
@@ -155,19 +157,17 @@ class MeteredStream:
 
     def _charge_for_what_was_relayed(self) -> None:
         """The client went away: charge what was generated, without waiting."""
-        stream, admitted, services = self._stream, self._admitted, self._services
+        stream, admitted, core = self._stream, self._admitted, self._core
         if stream.close is not None:
             stream.close()
         if not admitted.hold.open:
             return  # already settled
         try:
-            billed = charge_for(
-                services, admitted, stream.usage, lambda: stream.text, complete=False
-            )
-            services.meter.settle_nowait(admitted.hold, ledger_entry(admitted, billed))
+            billed = charge_for(core, admitted, stream.usage, lambda: stream.text, complete=False)
+            core.meter.settle_nowait(admitted.hold, ledger_entry(admitted, billed))
         except Exception as exc:  # never let the charge's failure hide the cancellation
             log.error("stream %s: charge failed", admitted.request_id, exc_info=exc)
-            services.meter.release(admitted.hold)
+            core.meter.release(admitted.hold)
             return
         log.info(
             "client left %s mid-stream; charged %d output tokens",

@@ -10,20 +10,20 @@ from starlette.routing import Route
 from gateway.api.admin.changes import admin_services
 from gateway.api.endpoint import JSON
 from gateway.errors import GatewayError
-from gateway.ops.discovery import SyncBusy
+from gateway.ops.discovery import DiscoveryBusy
 
 
 async def run_sync(request: Request) -> Response:
     services = admin_services(request)
     try:
-        results = await services.syncer.run()
-    except SyncBusy:
+        results = await services.discovery.run()
+    except DiscoveryBusy:
         raise GatewayError(409, "A sync is already running.", code="sync_running") from None
-    return JSON({"data": results, **services.syncer.health()})
+    return JSON({"data": results, **services.discovery.health()})
 
 
 async def sync_status(request: Request) -> Response:
-    return JSON(admin_services(request).syncer.health())
+    return JSON(admin_services(request).discovery.health())
 
 
 routes = [

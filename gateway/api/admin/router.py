@@ -31,7 +31,7 @@ from gateway.api.admin.changes import (
 from gateway.api.endpoint import JSON
 from gateway.autoroute.decision import preset_of, router_sources
 from gateway.errors import GatewayError, model_not_found
-from gateway.proxy.pipeline import route_chat
+from gateway.proxy.admission import route_chat
 from gateway.proxy.validation import validate_chat
 
 ROUTER_CONFIG = "router_config"
@@ -131,7 +131,7 @@ async def simulate(request: Request) -> Response:
     snapshot = services.cache.snapshot
     user = _simulated_user(request, snapshot)
     decision = await route_chat(
-        services, snapshot, request.headers, body, messages, user, preset, max_tokens, None
+        services.core, snapshot, request.headers, body, messages, user, preset, max_tokens, None
     )
     config, _ = router_sources(snapshot, services.settings.router_source)
     result = decision.to_json()
