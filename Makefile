@@ -24,6 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check gateway config_store billing tests bench
 	$(BIN)/ruff format --check gateway config_store billing tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest -q -n 2
