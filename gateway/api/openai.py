@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from billing.pricing import usd
 from gateway.api.endpoint import JSON, Reply, metered, services_of
+from gateway.dialects.openai import OpenAIFraming
 from gateway.proxy.pipeline import (
     admit,
     admit_completion,
@@ -24,7 +25,7 @@ from gateway.proxy.pipeline import (
     text_completion,
     usage_body,
 )
-from gateway.proxy.streaming import MeteredStream, OpenAIFraming
+from gateway.proxy.streaming import MeteredStream
 from gateway.proxy.validation import parse_body
 from gateway.services import Services
 
@@ -43,7 +44,11 @@ async def chat_completions(services: Services, headers: Headers, raw: bytes) -> 
             services,
             admitted,
             stream,
-            framing=OpenAIFraming(admitted, include_usage=wants_usage(body)),
+            framing=OpenAIFraming(
+                request_id=admitted.request_id,
+                model=admitted.model.model_id,
+                include_usage=wants_usage(body),
+            ),
             headers=cost_headers(admitted),
         )
     result, settled = await complete(services, admitted)
@@ -84,7 +89,10 @@ async def completions(services: Services, headers: Headers, raw: bytes) -> Reply
     if body.get("stream") is True:
         stream = await open_text_completion_stream(services, admitted)
         framing = OpenAIFraming(
-            admitted, include_usage=wants_usage(body), chunk_object="text_completion"
+            request_id=admitted.request_id,
+            model=admitted.model.model_id,
+            include_usage=wants_usage(body),
+            chunk_object="text_completion",
         )
         return MeteredStream(
             services, admitted, stream, framing=framing, headers=cost_headers(admitted)
