@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from billing.tokens import TokenCounter
-from gateway.api.messages import to_chat
+from gateway.dialects.anthropic_request import to_chat
 from gateway.proxy.validation import validate_messages
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.gemini_upstream import FakeGemini

@@ -7,10 +7,11 @@ from starlette.datastructures import Headers
 
 from billing.pricing import usd
 from gateway.api.endpoint import Reply, metered
+from gateway.dialects.openai import usage_body
 from gateway.errors import bad_request
 from gateway.proxy.admission import admit
 from gateway.proxy.core import Core
-from gateway.proxy.receipts import cost_headers, usage_body
+from gateway.proxy.receipts import cost_headers
 from gateway.proxy.serving import complete
 from gateway.proxy.settlement import message_texts
 from gateway.proxy.validation import parse_body

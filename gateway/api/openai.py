@@ -12,10 +12,11 @@ from starlette.routing import Route
 
 from billing.pricing import usd
 from gateway.api.endpoint import JSON, Reply, metered, services_of
+from gateway.dialects.openai import OpenAIFraming, usage_body
 from gateway.proxy.admission import admit, admit_completion, admit_embedding
 from gateway.proxy.admitted import Answered
 from gateway.proxy.core import Core
-from gateway.proxy.receipts import cost_headers, usage_body
+from gateway.proxy.receipts import cost_headers
 from gateway.proxy.serving import (
     complete,
     embed,
@@ -23,7 +24,7 @@ from gateway.proxy.serving import (
     open_text_completion_stream,
     text_completion,
 )
-from gateway.proxy.streaming import MeteredStream, OpenAIFraming
+from gateway.proxy.streaming import MeteredStream
 from gateway.proxy.validation import parse_body
 
 
@@ -41,7 +42,11 @@ async def chat_completions(core: Core, headers: Headers, raw: bytes) -> Reply:
             core,
             admitted,
             stream,
-            framing=OpenAIFraming(admitted, include_usage=wants_usage(body)),
+            framing=OpenAIFraming(
+                request_id=admitted.request_id,
+                model=admitted.model.model_id,
+                include_usage=wants_usage(body),
+            ),
             headers=cost_headers(admitted),
         )
     answered = await complete(core, admitted)
@@ -82,7 +87,10 @@ async def completions(core: Core, headers: Headers, raw: bytes) -> Reply:
     if body.get("stream") is True:
         stream = await open_text_completion_stream(core, admitted)
         framing = OpenAIFraming(
-            admitted, include_usage=wants_usage(body), chunk_object="text_completion"
+            request_id=admitted.request_id,
+            model=admitted.model.model_id,
+            include_usage=wants_usage(body),
+            chunk_object="text_completion",
         )
         return MeteredStream(
             core, admitted, stream, framing=framing, headers=cost_headers(admitted)

@@ -1,13 +1,9 @@
-"""Server-sent events, without I/O: lines in, event data out; and the framing out."""
+"""Server-sent events in, without I/O: lines in, event data out. Writing events
+out is the dialects' part (`gateway.dialects.sse`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
-
-import orjson
-
-DONE = b"data: [DONE]\n\n"
 
 
 class SSEDecoder:
@@ -35,7 +31,3 @@ class SSEDecoder:
         if self._data:
             data, self._data = "\n".join(self._data), []
             yield data
-
-
-def event(payload: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(payload) + b"\n\n"

@@ -1,11 +1,9 @@
-"""What a client is told about its request's charge: the gateway's headers on
-every answer, and the usage object of an OpenAI-shaped body."""
+"""What a client is told about its request's charge in the gateway's own headers,
+whichever dialect it speaks."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from billing.pricing import Usage, usd
+from billing.pricing import usd
 from gateway.proxy.admitted import Admitted, Settled
 
 
@@ -20,15 +18,3 @@ def cost_headers(admitted: Admitted, settled: Settled | None = None) -> dict[str
         headers["x-gateway-cost-usd"] = usd(settled.cost)
         headers["x-gateway-balance-usd"] = usd(settled.balance)
     return headers
-
-
-def usage_body(usage: Usage, cost: int) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "cost": usd(cost),
-    }
-    if usage.cache_read_tokens:
-        body["prompt_tokens_details"] = {"cached_tokens": usage.cache_read_tokens}
-    return body

@@ -25,18 +25,17 @@ from starlette.types import Receive, Scope, Send
 from billing.pricing import Usage
 from gateway.errors import GatewayError, upstream_error
 from gateway.providers.base import ChatStream
-from gateway.providers.sse import DONE, event
 from gateway.proxy.admitted import Admitted, Settled
 from gateway.proxy.core import Core
-from gateway.proxy.receipts import usage_body
 from gateway.proxy.settlement import charge_for, ledger_entry, settle
 
 log = logging.getLogger("gateway.stream")
 
 
 class Framing(Protocol):
-    """How a stream is written for the client: OpenAI chunks as they are, or
-    translated into another dialect (Anthropic's events for /v1/messages)."""
+    """How a stream is written for the client, implemented by each dialect
+    (`gateway.dialects`): fed the internal (OpenAI) chunks one at a time, it
+    returns the bytes to send for each."""
 
     def chunk(self, chunk: dict[str, Any]) -> bytes: ...
 
@@ -44,44 +43,9 @@ class Framing(Protocol):
         """The last bytes, once the ledger row is committed."""
         ...
 
-    def failed(self, error: GatewayError) -> bytes: ...
-
-
-class OpenAIFraming:
-    def __init__(
-        self,
-        admitted: Admitted,
-        *,
-        include_usage: bool,
-        chunk_object: str = "chat.completion.chunk",
-    ) -> None:
-        self._admitted = admitted
-        self._include_usage = include_usage
-        self._object = chunk_object  # "text_completion" for the legacy /v1/completions
-        self._last: dict[str, Any] = {}
-
-    def chunk(self, chunk: dict[str, Any]) -> bytes:
-        if not self._include_usage:
-            chunk.pop("usage", None)
-        self._last = chunk
-        return event(chunk)
-
-    def end(self, usage: Usage, cost: int) -> bytes:
-        if not self._include_usage:
-            return DONE
-        last = self._last
-        final = {
-            "id": last.get("id", self._admitted.request_id),
-            "object": self._object,
-            "created": last.get("created", 0),
-            "model": self._admitted.model.model_id,
-            "choices": [],
-            "usage": usage_body(usage, cost),
-        }
-        return event(final) + DONE
-
     def failed(self, error: GatewayError) -> bytes:
-        return event(error.body())
+        """The last bytes of a stream that failed: an error the client's dialect reads."""
+        ...
 
 
 class MeteredStream:

@@ -1,0 +1,66 @@
+"""OpenAI's framing of a streamed answer: chunk objects as they come, the final
+usage chunk (with the cost) when the client asked for usage, then `data: [DONE]`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing.pricing import Usage, usd
+from gateway.dialects.sse import data_event
+from gateway.errors import GatewayError
+
+DONE = b"data: [DONE]\n\n"
+
+
+class OpenAIFraming:
+    """Chunks relayed as they are; `usage` is only sent when the client asked."""
+
+    def __init__(
+        self,
+        *,
+        request_id: str,
+        model: str,
+        include_usage: bool,
+        chunk_object: str = "chat.completion.chunk",
+    ) -> None:
+        self._request_id = request_id
+        self._model = model
+        self._include_usage = include_usage
+        self._object = chunk_object  # "text_completion" for the legacy /v1/completions
+        self._last: dict[str, Any] = {}
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        if not self._include_usage:
+            chunk.pop("usage", None)
+        self._last = chunk
+        return data_event(chunk)
+
+    def end(self, usage: Usage, cost: int) -> bytes:
+        if not self._include_usage:
+            return DONE
+        last = self._last
+        final = {
+            "id": last.get("id", self._request_id),
+            "object": self._object,
+            "created": last.get("created", 0),
+            "model": self._model,
+            "choices": [],
+            "usage": usage_body(usage, cost),
+        }
+        return data_event(final) + DONE
+
+    def failed(self, error: GatewayError) -> bytes:
+        return data_event(error.body())
+
+
+def usage_body(usage: Usage, cost: int) -> dict[str, Any]:
+    """The `usage` object of an OpenAI answer: the charged tokens and the cost."""
+    body: dict[str, Any] = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "cost": usd(cost),
+    }
+    if usage.cache_read_tokens:
+        body["prompt_tokens_details"] = {"cached_tokens": usage.cache_read_tokens}
+    return body
