@@ -8,6 +8,10 @@ recorded) run back to back. Printed: how many ledger batches found the lock
 held by another connection and went to the worker thread to wait, how many
 store writes found it held, and that every row and every change is there.
 
+With `--intruder` another connection (as another process would) takes the
+write lock for 5 ms every 20 ms: the waits it causes are counted too, which
+shows that the counters count.
+
 Works on the code before and after the store began writing through the
 ledger's writer: before, the store's own connection is given a busy timeout
 of 0 and each write that finds the lock held is counted and tried again.
@@ -21,6 +25,7 @@ import inspect
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,7 +43,7 @@ ONE_WRITER = "writes" in inspect.signature(SqliteStore).parameters
 
 
 class Counts:
-    ledger_waits = 0
+    ledger_waits = 0  # after: every write the one writer made that waited
     store_waits = 0
 
 
@@ -69,7 +74,16 @@ def counted_old(ledger: SqliteLedger, store: SqliteStore, counts: Counts) -> Non
     store._run = run_counting  # type: ignore[attr-defined]
 
 
-async def main(rows: int, changes: int) -> None:
+def intrude(path: Path, stop: threading.Event) -> None:
+    db = sqlite3.connect(path, isolation_level=None, timeout=10)
+    while not stop.wait(0.02):
+        db.execute("BEGIN IMMEDIATE")
+        time.sleep(0.005)
+        db.execute("COMMIT")
+    db.close()
+
+
+async def main(rows: int, changes: int, intruder: bool) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "writers.db"
         ledger = SqliteLedger(path)
@@ -105,12 +119,18 @@ async def main(rows: int, changes: int) -> None:
                 )
                 await asyncio.sleep(0)
 
+        stop = threading.Event()
+        intruding = threading.Thread(target=intrude, args=(path, stop), daemon=True)
+        if intruder:
+            intruding.start()
         began = time.perf_counter()
         await asyncio.gather(charge(), admin())
         seconds = time.perf_counter() - began
-        waits = getattr(ledger, "lock_waits", None)
-        if waits is not None:
-            counts.ledger_waits = waits
+        stop.set()
+        if intruder:
+            intruding.join()
+        if ONE_WRITER:  # the writer counts both kinds of write
+            counts.ledger_waits = ledger.lock_waits
         await ledger.close()
         await store.close()
         with sqlite3.connect(path) as db:
@@ -118,8 +138,16 @@ async def main(rows: int, changes: int) -> None:
             balance = db.execute("SELECT balance_nano FROM users").fetchone()[0]
             history = db.execute("SELECT count(*) FROM config_history").fetchone()[0]
         print(f"one writer: {ONE_WRITER}; {rows} rows, {2 * changes} admin writes, {seconds:.2f} s")
-        print(f"ledger batches: {ledger.batches}, of which waited on the lock: {counts.ledger_waits}")
-        print(f"store writes that waited on the lock: {counts.store_waits}")
+        if ONE_WRITER:
+            print(
+                f"ledger batches: {ledger.batches}; batches and store writes that waited "
+                f"on the lock: {counts.ledger_waits}"
+            )
+        else:
+            print(
+                f"ledger batches: {ledger.batches}, of which waited on the lock: "
+                f"{counts.ledger_waits}; store writes that waited: {counts.store_waits}"
+            )
         print(f"rows written: {written} (balance {balance}); changes recorded: {history}")
 
 
@@ -127,5 +155,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--changes", type=int, default=400)
+    parser.add_argument("--intruder", action="store_true")
     args = parser.parse_args()
-    asyncio.run(main(args.rows, args.changes))
+    asyncio.run(main(args.rows, args.changes, args.intruder))
