@@ -194,7 +194,7 @@ class SqliteLedger:
     too, so that the loop never runs a store's code.
 
     Another process may write the file (the `gateway` CLI beside a live server:
-    `set-provider-key`, `seed`, top-ups). On the loop a write never waits for
+    `seed`, `set-provider-key`, `sync`). On the loop a write never waits for
     that process's lock: on SQLITE_BUSY the batch goes to the worker thread,
     which waits up to `busy_timeout`. `lock_waits` counts those (NORMAL mode).
     """
