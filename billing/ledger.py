@@ -439,9 +439,10 @@ class SqliteLedger:
         """The store writes queued so far, each in a transaction of its own in the
         worker thread. What a write raises is its caller's: it says nothing about
         whether ledger rows can be written."""
-        jobs, self._jobs = self._jobs, []
         loop = asyncio.get_running_loop()
-        for job in jobs:
+        # Those queued so far: the ones queued meanwhile wait for the next batch.
+        for _ in range(len(self._jobs)):
+            job = self._jobs.pop(0)
             if job.future.done():  # its caller gave up before it began
                 continue
             self._job = job
