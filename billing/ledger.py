@@ -13,6 +13,12 @@ full disk, a lock held past the busy timeout, a bug) fails that batch's rows
 with `LedgerError` and the writer goes on with the next batch; a supervisor
 restarts the writer should it ever stop. `health()` says whether rows are
 being written.
+
+The SQLite ledger's writer is the one connection of the gateway process that
+writes the database file: the config store writes through it too (`write()`,
+which satisfies `config_store.writes.SqliteWrites`). A store write is a
+transaction of its own, run between two batches, so the two never wait on each
+other's lock and neither's failure can roll back the other's rows.
 """
 
 from __future__ import annotations
@@ -27,14 +33,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from billing.wal import CHECKPOINT_BYTES, WalPolicy
 
+T = TypeVar("T")
 log = logging.getLogger("gateway.ledger")
 
 
-# How long a write on the event loop may wait for another writer's lock.
+# How long a write on the event loop may wait for the lock held by another
+# process (the CLI beside a live server): no other connection of this one writes.
 _LOOP_BUSY_MS = 2
 # While the last batch failed, how often the writer checks that it could write again.
 _PROBE_SECONDS = 1.0
@@ -163,8 +171,17 @@ class _Queued:
     since: float = field(default=0.0)
 
 
+@dataclass(slots=True)
+class _Job:
+    """A store write: a function to run in a transaction of its own."""
+
+    fn: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any]
+
+
 class SqliteLedger:
-    """Group-commit writer over its own sqlite3 connection.
+    """Group-commit writer over its own sqlite3 connection, the process's one
+    writer of the file: store writes (`write()`) run on it between batches.
 
     With `synchronous=NORMAL` (the default) a commit only appends to the WAL
     file, which takes microseconds, so batches are written on the event loop
@@ -173,7 +190,13 @@ class SqliteLedger:
     the interpreter's 5 ms switch interval). With FULL every commit waits for
     fsync, so batches are written in the worker thread. In both modes WAL
     checkpoints run on a separate connection in the worker thread, while the
-    writer waits (see `billing.wal`).
+    writer waits (see `billing.wal`). Store writes run in the worker thread
+    too, so that the loop never runs a store's code.
+
+    Another process may write the file (the `gateway` CLI beside a live server:
+    `seed`, `set-provider-key`, `sync`). On the loop a write never waits for
+    that process's lock: on SQLITE_BUSY the batch goes to the worker thread,
+    which waits up to `busy_timeout`. `lock_waits` counts those (NORMAL mode).
     """
 
     def __init__(
@@ -204,6 +227,9 @@ class SqliteLedger:
         self._wal = WalPolicy(path, checkpoint_bytes)
         self._queue: list[_Queued] = []
         self._writing: list[_Queued] = []
+        self._jobs: list[_Job] = []
+        self._job: _Job | None = None  # the store write being run
+        self._starting = asyncio.Lock()
         self._in_thread = False  # the connection is in the worker thread: reads go there too
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -215,6 +241,7 @@ class SqliteLedger:
         self.failed_rows = 0
         self.writer_restarts = 0
         self.checkpoints = 0
+        self.lock_waits = 0  # writes that found another process holding the lock
         self.last_error: str | None = None
         self.on_batch: Callable[[int, float], None] | None = None
         self.on_checkpoint: Callable[[float], None] | None = None
@@ -241,13 +268,17 @@ class SqliteLedger:
         self._db, self._checkpoint_db = db, checkpointer
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._executor, self._open)
-        except (OSError, sqlite3.Error) as exc:
-            raise LedgerError(f"cannot open the ledger in {self._path}: {exc}") from exc
-        self._closing = False
-        self._task = loop.create_task(self._supervise())
+        """Open the connections and start the writer (once: a started ledger stays)."""
+        async with self._starting:
+            if self._task is not None:
+                return
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(self._executor, self._open)
+            except (OSError, sqlite3.Error) as exc:
+                raise LedgerError(f"cannot open the ledger in {self._path}: {exc}") from exc
+            self._closing = False
+            self._task = loop.create_task(self._supervise())
 
     async def close(self) -> None:
         """Write what is queued (for at most `close_timeout`), fail what is left, stop."""
@@ -268,6 +299,9 @@ class SqliteLedger:
             self._task = None
         self._fail_all(self._writing + self._queue, "the ledger closed before the row was written")
         self._queue, self._writing = [], []
+        jobs = ([self._job] if self._job else []) + self._jobs
+        self._fail_jobs(jobs, LedgerError("the ledger closed before the write was made"))
+        self._jobs, self._job = [], None
         loop = asyncio.get_running_loop()
         for db in (self._db, self._checkpoint_db):
             if db is not None:
@@ -285,9 +319,25 @@ class SqliteLedger:
         self._wake.set()
         return future
 
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A store write (`config_store.writes.SqliteWrites`): `fn` in a transaction
+        of its own, between two batches. Starts the writer if it is not running
+        yet: the store migrates the schema before the first request starts it."""
+        if self._closing:
+            raise LedgerError("the ledger is closing")
+        await self.start()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.append(_Job(fn, future))
+        self._wake.set()
+        return await future
+
     async def drained(self) -> None:
-        """Wait until every row submitted so far is written (or has failed)."""
-        pending = [item.future for item in (*self._writing, *self._queue)]
+        """Wait until every row submitted so far is written (or has failed), and
+        every store write queued so far is made."""
+        pending: list[asyncio.Future[Any]] = [
+            item.future for item in (*self._writing, *self._queue)
+        ]
+        pending += [job.future for job in ([self._job] if self._job else []) + self._jobs]
         if pending:
             await asyncio.gather(*(asyncio.shield(f) for f in pending), return_exceptions=True)
 
@@ -362,6 +412,9 @@ class SqliteLedger:
                 self.writer_restarts += 1
                 self.last_error = _describe(exc)
                 log.critical("the ledger writer stopped; restarting it", exc_info=exc)
+                if self._job is not None:
+                    self._fail_jobs([self._job], exc)
+                    self._job = None
                 batch, self._writing = self._writing, []
                 if batch:  # rows the writer was writing: committed or not?
                     try:
@@ -374,10 +427,37 @@ class SqliteLedger:
     async def _write_forever(self) -> None:
         while True:
             self._wake.clear()
-            while self._queue:
-                await self._write_batch()
+            while self._queue or self._jobs:
+                if self._jobs:
+                    await self._run_jobs()
+                if self._queue:
+                    await self._write_batch()
                 await self._checkpoint_if_due()
             await self._wait_for_rows()
+
+    async def _run_jobs(self) -> None:
+        """The store writes queued so far, each in a transaction of its own in the
+        worker thread. What a write raises is its caller's: it says nothing about
+        whether ledger rows can be written."""
+        loop = asyncio.get_running_loop()
+        # Those queued so far: the ones queued meanwhile wait for the next batch.
+        for _ in range(len(self._jobs)):
+            job = self._jobs.pop(0)
+            if job.future.done():  # its caller gave up before it began
+                continue
+            self._job = job
+            self._in_thread = True
+            try:
+                result, waited = await loop.run_in_executor(self._executor, self._transact, job.fn)
+            except Exception as exc:
+                self._fail_jobs([job], exc)
+            else:
+                self.lock_waits += waited
+                if not job.future.done():
+                    job.future.set_result(result)
+            finally:
+                self._in_thread = False
+                self._job = None
 
     async def _wait_for_rows(self) -> None:
         if self._healthy:
@@ -410,6 +490,7 @@ class SqliteLedger:
             try:
                 return self._write(entries)
             except _Busy:
+                self.lock_waits += 1
                 self._in_thread = True
                 try:
                     return await loop.run_in_executor(
@@ -523,6 +604,23 @@ class SqliteLedger:
                 with contextlib.suppress(Exception):
                     db.execute(f"PRAGMA busy_timeout = {_LOOP_BUSY_MS}")
 
+    def _transact(self, fn: Callable[[sqlite3.Connection], T]) -> tuple[T, bool]:
+        """In the worker thread: `fn` in one write transaction; and whether it had
+        to wait for another process's lock (in NORMAL mode, where it is tried
+        first with the loop's short busy timeout)."""
+        db = self._connection()
+        try:
+            return _transact(db, fn), False
+        except Exception as exc:
+            if not (self._in_loop and _is_busy(exc)):
+                raise
+        db.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        try:
+            return _transact(db, fn), True
+        finally:
+            with contextlib.suppress(Exception):
+                db.execute(f"PRAGMA busy_timeout = {_LOOP_BUSY_MS}")
+
     async def _probe(self) -> None:
         """Take the write lock and let it go: the ledger is writable again if that works."""
 
@@ -575,6 +673,12 @@ class SqliteLedger:
             if not item.future.done():
                 item.future.set_exception(LedgerError(reason))
 
+    @staticmethod
+    def _fail_jobs(jobs: list[_Job], error: BaseException) -> None:
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_exception(error)
+
 
 class _Busy(Exception):
     """Another connection holds the database's write lock."""
@@ -586,6 +690,17 @@ def _is_busy(exc: Exception) -> bool:
         sqlite3.SQLITE_BUSY,
         sqlite3.SQLITE_LOCKED,
     )
+
+
+def _transact(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(db)
+        db.execute("COMMIT")
+    except BaseException:
+        _rollback(db)
+        raise
+    return result
 
 
 def _rollback(db: sqlite3.Connection) -> None:

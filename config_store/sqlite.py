@@ -1,8 +1,9 @@
-"""The aiosqlite backend of `ConfigStore` (the embedded default)."""
+"""The SQLite backend of `ConfigStore` (the embedded default)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import sqlite3
@@ -41,6 +42,7 @@ from config_store.schema import (
     User,
 )
 from config_store.store import Conflict, Invalid, NotFound, StoreError, StoreUnavailable
+from config_store.writes import SqliteWrites, StandaloneWrites
 
 T = TypeVar("T")
 log = logging.getLogger("gateway.store")
@@ -225,17 +227,23 @@ def _api_key(row: sqlite3.Row) -> ApiKey:
 
 
 class SqliteStore:
-    """One aiosqlite connection; the file is opened in WAL mode so that the
-    ledger writer's connection and this one never block each other's reads.
+    """Reads on an aiosqlite connection of its own; writes through the process's
+    one writer (`config_store.writes`), the ledger's in the gateway.
 
-    SQLite has one transaction per connection, so every use of it goes through
-    `_run`, one at a time: concurrent admin writes (and the snapshot load's
-    read transaction) wait their turn instead of failing with "cannot start a
-    transaction within a transaction", and a read never sees another
-    coroutine's transaction half done."""
+    The reading connection is `query_only`, so a write that would go around the
+    writer fails at once. In WAL mode the reads never wait for the writer, nor
+    it for them. Reads take their turn on the connection (`_read`), so that the
+    snapshot load's read transaction is never interleaved with another read.
+    Writes are synchronous functions on the writer's connection, each run in a
+    transaction of its own (`_write`)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, writes: SqliteWrites | None = None) -> None:
         self._path = path
+        # Without a writer given (the CLI, the seed, tests), one of its own.
+        self._own_writes: StandaloneWrites | None = None
+        if writes is None:
+            writes = self._own_writes = StandaloneWrites(path)
+        self._writes = writes
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
@@ -252,29 +260,32 @@ class SqliteStore:
             return
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot open SQLite database {self._path}: {exc}") from exc
+        # The writer opens the file first: it creates it and puts it in WAL mode.
+        await self._transaction(lambda db: None)
+        try:
             db = await aiosqlite.connect(self._path, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open SQLite database {self._path}: {exc}") from exc
         try:
             db.row_factory = sqlite3.Row
             await db.execute("PRAGMA busy_timeout = 5000")
-            await db.execute("PRAGMA journal_mode = WAL")
-            # Config writes are rare and small; in WAL mode NORMAL keeps a commit
-            # through a crash of this process (not a power loss), without an fsync each.
-            await db.execute("PRAGMA synchronous = NORMAL")
-            await db.execute("PRAGMA foreign_keys = ON")
+            await db.execute("PRAGMA query_only = ON")
         except sqlite3.Error as exc:
             await db.close()
             raise StoreUnavailable(f"cannot open SQLite database {self._path}: {exc}") from exc
         self._db = db
 
     async def close(self) -> None:
-        async with self._lock:  # never under a transaction still running
+        async with self._lock:  # never under a read still running
             if self._db is not None:
                 db, self._db = self._db, None
                 await db.close()
+        if self._own_writes is not None:
+            await self._own_writes.close()
 
-    async def _run(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    async def _read(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         async with self._lock:
             if self._db is None:
                 raise StoreUnavailable("the SQLite store is not open")
@@ -282,39 +293,54 @@ class SqliteStore:
                 return await work(self._db)
             except ConfigInvalid as exc:
                 raise Invalid(f"invalid document: {exc}", exc.param) from exc
-            except sqlite3.IntegrityError as exc:
-                raise Conflict(f"SQLite: {exc}") from exc
             except sqlite3.Error as exc:
                 raise StoreError(f"SQLite: {exc}") from exc
 
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._db is None:
+            raise StoreUnavailable("the SQLite store is not open")
+        return await self._transaction(fn)
+
+    async def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn` in a write transaction of its own on the writer; its errors and
+        SQLite's become `StoreError`s, and a writer that cannot write makes the
+        store unavailable."""
+        raised: list[BaseException] = []
+
+        def work(db: sqlite3.Connection) -> T:
+            try:
+                return fn(db)
+            except BaseException as exc:
+                raised.append(exc)
+                raise
+
+        try:
+            return await self._writes.write(work)
+        except StoreError:
+            raise
+        except ConfigInvalid as exc:
+            raise Invalid(f"invalid document: {exc}", exc.param) from exc
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"SQLite: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite: {exc}") from exc
+        except Exception as exc:
+            if raised and exc is raised[-1]:
+                raise  # a bug in fn: let it show
+            raise StoreUnavailable(f"the SQLite writer cannot write: {exc}") from exc
+
     async def migrate(self) -> list[int]:
-        async def work(db: aiosqlite.Connection) -> list[int]:
-            await db.execute(
+        await self._write(
+            lambda db: db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version "
                 "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
             )
-            async with db.execute("SELECT version FROM schema_version") as cur:
-                done = {row[0] async for row in cur}
-            applied = []
-            for version, script in MIGRATIONS:
-                if version in done:
-                    continue
-                # executescript runs statements as written (a trigger body keeps
-                # its semicolons); the explicit transaction makes it all or nothing.
-                try:
-                    await db.executescript(
-                        f"BEGIN IMMEDIATE;\n{script}\n"
-                        f"INSERT INTO schema_version VALUES ({int(version)}, datetime('now'));\n"
-                        "COMMIT;"
-                    )
-                except BaseException:
-                    if db.in_transaction:
-                        await db.rollback()
-                    raise
+        )
+        applied = []
+        for version, script in MIGRATIONS:
+            if await self._write(functools.partial(_migrate_to, version, script)):
                 applied.append(version)
-            return applied
-
-        return await self._run(work)
+        return applied
 
     async def schema_version(self) -> int:
         async def work(db: aiosqlite.Connection) -> int:
@@ -322,7 +348,7 @@ class SqliteStore:
                 row = await cur.fetchone()
             return int(row[0]) if row and row[0] is not None else 0
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def load(self) -> Catalogue:
         async def rows(db: aiosqlite.Connection, sql: str) -> Iterable[sqlite3.Row]:
@@ -362,7 +388,7 @@ class SqliteStore:
                 prices=tuple(_price(row) for row in price_rows),
             )
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def _put(self, table: str, key: str, values: dict[str, Any], overwrite: bool) -> bool:
         """Insert a row, or update it in place (an upsert, never a delete-and-insert,
@@ -375,13 +401,7 @@ class SqliteStore:
         else:
             conflict = f"ON CONFLICT({key}) DO NOTHING"
         sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) {conflict}"  # noqa: S608
-
-        async def work(db: aiosqlite.Connection) -> bool:
-            cur = await db.execute(sql, tuple(values.values()))
-            await db.commit()
-            return cur.rowcount > 0
-
-        return await self._run(work)
+        return await self._write(lambda db: db.execute(sql, tuple(values.values())).rowcount > 0)
 
     async def put_provider(self, provider: Provider, *, overwrite: bool = True) -> bool:
         return await self._put("providers", "id", _provider_values(provider), overwrite)
@@ -414,12 +434,8 @@ class SqliteStore:
 
     async def add_price(self, point: PricePoint) -> None:
         """Schedule a price (from its `effective_from` on); the snapshot applies it when due."""
-
-        async def work(db: aiosqlite.Connection) -> None:
-            await db.execute(_INSERT_PRICE, _price_values(point))
-            await db.commit()
-
-        await self._run(work)
+        values = _price_values(point)
+        await self._write(lambda db: db.execute(_INSERT_PRICE, values))
 
     async def prices(self, model_id: str) -> list[PricePoint]:
         """A model's price points, oldest first."""
@@ -429,39 +445,39 @@ class SqliteStore:
             async with db.execute(sql, (model_id,)) as cur:
                 return [_price(row) for row in await cur.fetchall()]
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def apply_due_prices(self, now: datetime) -> list[HistoryEntry]:
         """Each scheduled price in force at `now` and not yet applied, written into
         its model in a transaction of its own, which first marks the point applied
         with a conditional update: a point already applied is left alone."""
 
-        async def work(db: aiosqlite.Connection) -> list[HistoryEntry]:
+        async def due(db: aiosqlite.Connection) -> list[int]:
             sql = "SELECT * FROM model_prices WHERE applied = 0 ORDER BY effective_from, id"
             async with db.execute(sql) as cur:
-                rows = [r for r in await cur.fetchall() if _price(r).effective_from <= now]
-            entries = []
-            for row in rows:
-                await db.execute("BEGIN IMMEDIATE")
-                try:
-                    claimed = await db.execute(
-                        "UPDATE model_prices SET applied = 1 WHERE id = ? AND applied = 0",
-                        (row["id"],),
-                    )
-                    entry = await _apply_point(db, _price(row), now) if claimed.rowcount else None
-                    await db.commit()
-                except (ConfigInvalid, StoreError, sqlite3.Error) as exc:
-                    await db.rollback()  # its model's row is unusable: the point waits
-                    log.warning("scheduled price %s not applied: %s", row["id"], exc)
-                    continue
-                except BaseException:
-                    await db.rollback()
-                    raise
-                if entry is not None:
-                    entries.append(entry)
-            return entries
+                return [r["id"] for r in await cur.fetchall() if _price(r).effective_from <= now]
 
-        return await self._run(work)
+        def apply(point_id: int, db: sqlite3.Connection) -> HistoryEntry | None:
+            claimed = db.execute(
+                "UPDATE model_prices SET applied = 1 WHERE id = ? AND applied = 0", (point_id,)
+            )
+            if not claimed.rowcount:
+                return None
+            row = _one(db, "SELECT * FROM model_prices WHERE id = ?", point_id)
+            return None if row is None else _apply_point(db, _price(row), now)
+
+        entries = []
+        for point_id in await self._read(due):
+            try:
+                entry = await self._write(functools.partial(apply, int(point_id)))
+            except StoreUnavailable:
+                raise
+            except StoreError as exc:  # its model's row is unusable: the point waits
+                log.warning("scheduled price %s not applied: %s", point_id, exc)
+                continue
+            if entry is not None:
+                entries.append(entry)
+        return entries
 
     async def change(
         self,
@@ -490,39 +506,31 @@ class SqliteStore:
             if entity not in _ENTITIES:
                 raise StoreError(f"unknown entity {entity!r}")
 
-        async def work(db: aiosqlite.Connection) -> list[HistoryEntry]:
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                at = datetime.now(UTC)
-                entries = [
-                    await _apply_change(db, entity, entity_id, new, actor, reason, at)
-                    for entity, entity_id, new in changes
-                ]
-                await db.commit()
-            except BaseException:
-                await db.rollback()
-                raise
-            return entries
+        def work(db: sqlite3.Connection) -> list[HistoryEntry]:
+            at = datetime.now(UTC)
+            return [
+                _apply_change(db, entity, entity_id, new, actor, reason, at)
+                for entity, entity_id, new in changes
+            ]
 
-        return await self._run(work)
+        return await self._write(work)
 
     async def put_sync_status(self, provider: str, status: Mapping[str, Any]) -> None:
-        async def work(db: aiosqlite.Connection) -> None:
-            await db.execute(
+        values = (provider, json.dumps(dict(status), sort_keys=True))
+        await self._write(
+            lambda db: db.execute(
                 "INSERT INTO sync_status (provider, data) VALUES (?, ?) "
                 "ON CONFLICT(provider) DO UPDATE SET data = excluded.data",
-                (provider, json.dumps(dict(status), sort_keys=True)),
+                values,
             )
-            await db.commit()
-
-        await self._run(work)
+        )
 
     async def sync_statuses(self) -> dict[str, dict[str, Any]]:
         async def work(db: aiosqlite.Connection) -> dict[str, dict[str, Any]]:
             async with db.execute("SELECT provider, data FROM sync_status") as cur:
                 return {row[0]: json.loads(row[1]) for row in await cur.fetchall()}
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def history(
         self,
@@ -551,7 +559,7 @@ class SqliteStore:
             async with db.execute(sql, (*args, limit)) as cur:
                 return [_history(row) for row in await cur.fetchall()]
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def history_entry(self, entry_id: int) -> HistoryEntry | None:
         async def work(db: aiosqlite.Connection) -> HistoryEntry | None:
@@ -560,11 +568,43 @@ class SqliteStore:
                 row = await cur.fetchone()
             return None if row is None else _history(row)
 
-        return await self._run(work)
+        return await self._read(work)
 
 
-async def _record_price(
-    db: aiosqlite.Connection,
+def _one(db: sqlite3.Connection, sql: str, *args: Any) -> sqlite3.Row | None:
+    """One row by name (the writer's connection gives tuples to the ledger)."""
+    cur = db.cursor()
+    cur.row_factory = sqlite3.Row
+    row: sqlite3.Row | None = cur.execute(sql, args).fetchone()
+    return row
+
+
+def _migrate_to(version: int, script: str, db: sqlite3.Connection) -> bool:
+    """One migration, unless it is in already (another process may have applied
+    it meanwhile). Statement by statement: `executescript` would commit the
+    writer's transaction first."""
+    if db.execute("SELECT 1 FROM schema_version WHERE version = ?", (version,)).fetchone():
+        return False
+    for statement in _statements(script):
+        db.execute(statement)
+    db.execute("INSERT INTO schema_version VALUES (?, datetime('now'))", (version,))
+    return True
+
+
+def _statements(script: str) -> Iterable[str]:
+    """A script's statements (a trigger's body keeps its semicolons)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"an incomplete statement in a migration: {pending.strip()[:80]!r}")
+
+
+def _record_price(
+    db: sqlite3.Connection,
     old: Mapping[str, Any] | None,
     new: Mapping[str, Any],
     at: datetime,
@@ -575,32 +615,27 @@ async def _record_price(
     had none also records the prices it had since it was created."""
     if old is not None:
         sql = "SELECT 1 FROM model_prices WHERE model_id = ? LIMIT 1"
-        async with db.execute(sql, (new["model_id"],)) as cur:
-            if await cur.fetchone() is None:
-                since = datetime.fromisoformat(str(old["created_at"]).replace("Z", "+00:00"))
-                first = price_point_of(old, since, "", "created")
-                await db.execute(_INSERT_PRICE, _price_values(first))
-    await db.execute(_INSERT_PRICE, _price_values(price_point_of(new, at, actor, reason)))
+        if db.execute(sql, (new["model_id"],)).fetchone() is None:
+            since = datetime.fromisoformat(str(old["created_at"]).replace("Z", "+00:00"))
+            first = price_point_of(old, since, "", "created")
+            db.execute(_INSERT_PRICE, _price_values(first))
+    db.execute(_INSERT_PRICE, _price_values(price_point_of(new, at, actor, reason)))
 
 
-async def _apply_point(
-    db: aiosqlite.Connection, point: PricePoint, at: datetime
-) -> HistoryEntry | None:
+def _apply_point(db: sqlite3.Connection, point: PricePoint, at: datetime) -> HistoryEntry | None:
     """A scheduled price written into its model (None if the model is gone)."""
-    sql = "SELECT * FROM model_configurations WHERE model_id = ?"
-    async with db.execute(sql, (point.model_id,)) as cur:
-        row = await cur.fetchone()
+    row = _one(db, "SELECT * FROM model_configurations WHERE model_id = ?", point.model_id)
     if row is None:
         return None
     document = {**model_to_json(_model(row)), **point_prices(point)}
     reason = point.reason or f"scheduled price from {point.effective_from.isoformat()}"
-    return await _apply_change(
+    return _apply_change(
         db, "model", point.model_id, document, SCHEDULE_ACTOR, reason, at, record_price=False
     )
 
 
-async def _apply_change(
-    db: aiosqlite.Connection,
+def _apply_change(
+    db: sqlite3.Connection,
     entity: str,
     entity_id: str,
     new: Mapping[str, Any] | None,
@@ -612,29 +647,27 @@ async def _apply_change(
 ) -> HistoryEntry:
     kind = _ENTITIES[entity]
     key = kind.key_of(entity_id)
-    sql = f"SELECT * FROM {kind.table} WHERE {kind.key} = ?"  # noqa: S608
-    async with db.execute(sql, (key,)) as cur:
-        row = await cur.fetchone()
+    row = _one(db, f"SELECT * FROM {kind.table} WHERE {kind.key} = ?", key)  # noqa: S608
     old = None if row is None else kind.read(row)
     if old is None and new is None:
         raise NotFound(f"{entity} {entity_id!r} does not exist")
     if new is None:
-        await db.execute(f"DELETE FROM {kind.table} WHERE {kind.key} = ?", (key,))  # noqa: S608
+        db.execute(f"DELETE FROM {kind.table} WHERE {kind.key} = ?", (key,))  # noqa: S608
     else:
         values = kind.write(new)
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != kind.key)
-        await db.execute(
+        db.execute(
             f"INSERT INTO {kind.table} ({columns}) VALUES ({marks}) "  # noqa: S608
             f"ON CONFLICT({kind.key}) DO UPDATE SET {updates}",
             tuple(values.values()),
         )
         if record_price and entity == "model" and prices_of(old) != prices_of(new):
-            await _record_price(db, old, new, at, actor, reason)
+            _record_price(db, old, new, at, actor, reason)
     action = "create" if old is None else "delete" if new is None else "update"
     document = None if new is None else dict(new)
-    cur = await db.execute(
+    cur = db.execute(
         "INSERT INTO config_history (entity, entity_id, action, actor, reason, old, new, at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (entity, entity_id, action, actor, reason, _json(old), _json(document), at.isoformat()),

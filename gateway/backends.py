@@ -14,10 +14,13 @@ from config_store.store import ConfigStore
 from gateway.settings import Settings
 
 
-def make_store(settings: Settings) -> ConfigStore:
+def make_store(settings: Settings, ledger: Ledger | None = None) -> ConfigStore:
+    """On SQLite the store writes through `ledger`'s writer, the one connection of
+    the process that writes the file; without a ledger (the CLI, the seed) it
+    has a writer of its own."""
     if settings.store == "firestore":
         return FirestoreStore(settings.firestore_project, settings.firestore_emulator_host)
-    return SqliteStore(settings.database)
+    return SqliteStore(settings.database, ledger if isinstance(ledger, SqliteLedger) else None)
 
 
 def make_ledger(settings: Settings, reach: Reachability | None = None) -> Ledger:

@@ -20,7 +20,7 @@ import aiohttp
 
 from billing.balance_view import BalanceView, StoreState
 from billing.firestore_ledger import FirestoreLedger
-from billing.ledger import Ledger, LedgerError
+from billing.ledger import Ledger, LedgerError, SqliteLedger
 from billing.meter import Meter
 from billing.reports import Reports
 from billing.tokens import TokenCounter
@@ -196,8 +196,10 @@ async def running(
 
     `counter` may be passed in to share one loaded tokenizer between apps (tests)."""
     counter = counter or TokenCounter(settings.tiktoken_cache_dir)
-    store = make_store(settings)
     reach = Reachability() if settings.store == "firestore" else None
+    ledger = make_ledger(settings, reach)
+    # On SQLite the ledger's writer also makes the store's writes: one writer per file.
+    store = make_store(settings, ledger)
     cache = ConfigCache(
         store,
         BUILTIN_DEFAULTS,
@@ -205,7 +207,6 @@ async def running(
         retry_seconds=settings.store_retry_seconds,
         reach=reach,
     )
-    ledger = make_ledger(settings, reach)
     meter = Meter(ledger)
     view = (
         BalanceView(
@@ -293,6 +294,7 @@ async def running(
     finally:
         await background.stop()
         await cache.stop()
-        if services.ledger_ready:
+        if services.ledger_ready or isinstance(ledger, SqliteLedger):
+            # The store may have started the SQLite writer before any request did.
             await ledger.close()
         await upstream.close()

@@ -37,7 +37,8 @@ def parse_target(address: str, emulator_host: str, data_dir: Path) -> tuple[Conf
     if not where:
         raise MigrationError(f"expected sqlite:PATH or firestore:PROJECT, got {address!r}")
     if kind == "sqlite":
-        return SqliteStore(Path(where)), SqliteLedger(Path(where))
+        ledger = SqliteLedger(Path(where))
+        return SqliteStore(Path(where), ledger), ledger  # one writer for the file
     if kind == "firestore":
         outbox = data_dir / f"migrate-outbox-{where}.db"
         return FirestoreStore(where, emulator_host), FirestoreLedger(where, emulator_host, outbox)
