@@ -3,7 +3,7 @@
 A row is first committed to a local SQLite outbox (the same group-commit
 writer as the SQLite ledger, on a file of its own), and a request is answered
 only after that. A shipper sends the outbox to Firestore every `flush_seconds`
-in transactions of up to `_SHIP_ROWS` rows: each row becomes the document
+in transactions of up to `SHIP_ROWS` rows: each row becomes the document
 `ledger/{request_id}` (created only if it does not exist) and each user's
 balance, `balances/{user_id}`, moves by one server-side `Increment` of the
 sum of its new rows (a collection apart from `users`, so that the config
@@ -34,24 +34,22 @@ import logging
 import math
 import sqlite3
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from google.cloud import firestore
 from google.cloud.firestore_v1 import AsyncClient
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from billing.firestore_shipment import SHIP_ROWS, balance_documents, commit_rows
 from billing.ledger import LedgerEntry, LedgerError, LedgerHealth, SqliteLedger
-from config_store.firestore import TimeLimit, client
+from config_store.firestore_client import TimeLimit, client, describe
 from config_store.reachability import Reachability
 
 log = logging.getLogger("gateway.ledger")
 T = TypeVar("T")
 
-_SHIP_ROWS = 240  # rows + one increment per user stay under Firestore's 500 writes
 _OUTBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
     request_id TEXT PRIMARY KEY,
@@ -80,17 +78,6 @@ _OUTBOX_ADDED = (
     ("usage_source", "TEXT NOT NULL DEFAULT ''"),
     ("usage_raw", "TEXT NOT NULL DEFAULT ''"),
 )
-
-
-def ledger_document(row: sqlite3.Row) -> dict[str, Any]:
-    """An outbox row as its Firestore document (prices stay the JSON copy)."""
-    return {name: row[name] for name in row.keys() if name != "rowid"}  # noqa: SIM118
-
-
-def _describe(exc: BaseException) -> str:
-    """An error for logs and /health: its type and first words (google's messages
-    carry a long debug string)."""
-    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +168,7 @@ class FirestoreLedger:
                 log.warning(
                     "ledger: %d rows stay in the outbox for the next start: %s",
                     self.pending(),
-                    _describe(exc),
+                    describe(exc),
                 )
         await self._limit.cancel_late()
         if self._db is not None:
@@ -263,7 +250,7 @@ class FirestoreLedger:
         try:
             result = await self._limit.run(work(self._db), seconds)
         except Exception as exc:
-            error = _describe(exc)
+            error = describe(exc)
             if self._reach is not None:
                 self._reach.failed(operation, error)
             raise LedgerError(f"Firestore ({operation}): {error}") from exc
@@ -300,7 +287,7 @@ class FirestoreLedger:
 
         async def read(seconds: float) -> tuple[dict[str, int], dict[str, int]]:
             def fetch(db: AsyncClient) -> Awaitable[dict[str, int]]:
-                return _balance_documents(db, wanted)
+                return balance_documents(db, wanted)
 
             remote = await self._remote("balances", fetch, seconds)
             local = {
@@ -360,7 +347,7 @@ class FirestoreLedger:
                 await self._ship_pass()
             except Exception as exc:
                 self.ship_failures += 1
-                self.last_error = _describe(exc.__cause__ or exc)
+                self.last_error = describe(exc.__cause__ or exc)
                 wait = min(wait * 2, self._max_backoff)
                 log.warning("ledger shipping failed, retrying in %.1f s: %s", wait, self.last_error)
             else:
@@ -371,7 +358,7 @@ class FirestoreLedger:
         meanwhile wait for the next pass, so that a pass ends under any load."""
         began = self._clock()
         waiting = self.pending()
-        for _ in range(math.ceil(waiting / _SHIP_ROWS)):
+        for _ in range(math.ceil(waiting / SHIP_ROWS)):
             if not await self._ship_batch():
                 break
         self._shipped_before = max(self._shipped_before, began)
@@ -380,13 +367,13 @@ class FirestoreLedger:
         """Ship the oldest rows of the outbox (in commit order); returns how many."""
         async with self._lock:
             rows = self._query(
-                "SELECT rowid, * FROM ledger ORDER BY rowid LIMIT ?", _SHIP_ROWS
+                "SELECT rowid, * FROM ledger ORDER BY rowid LIMIT ?", SHIP_ROWS
             ).fetchall()
             if not rows:
                 return 0
 
             def commit(db: AsyncClient) -> Awaitable[None]:
-                return _commit(db, rows)
+                return commit_rows(db, rows)
 
             await self._remote("shipping", commit)
             marks = ", ".join("?" for _ in rows)
@@ -399,42 +386,3 @@ class FirestoreLedger:
             self.rows += len(rows)
             self.last_error = None
             return len(rows)
-
-
-async def _balance_documents(db: AsyncClient, user_ids: list[str]) -> dict[str, int]:
-    if not user_ids:
-        await db.collection("balances").limit(1).get()
-        return {}
-    refs = [db.collection("balances").document(user_id) for user_id in user_ids]
-    return {
-        snapshot.id: int((snapshot.to_dict() or {}).get("balance_nano", 0))
-        async for snapshot in db.get_all(refs)
-        if snapshot.exists
-    }
-
-
-async def _commit(db: AsyncClient, rows: list[sqlite3.Row]) -> None:
-    refs = [db.collection("ledger").document(row["request_id"]) for row in rows]
-
-    @firestore.async_transactional
-    async def ship(transaction: Any) -> None:
-        existing = {
-            snapshot.id
-            async for snapshot in db.get_all(refs, transaction=transaction)
-            if snapshot.exists
-        }
-        per_user: dict[str, int] = defaultdict(int)
-        for row, ref in zip(rows, refs, strict=True):
-            if row["request_id"] in existing:
-                continue  # shipped before (a crash after the commit): never twice
-            transaction.create(ref, ledger_document(row))
-            per_user[row["user_id"]] += int(row["amount_nano"])
-        for user_id, amount in per_user.items():
-            if amount:
-                transaction.set(
-                    db.collection("balances").document(user_id),
-                    {"balance_nano": firestore.Increment(amount)},
-                    merge=True,
-                )
-
-    await ship(db.transaction())

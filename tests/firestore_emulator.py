@@ -125,7 +125,7 @@ def _warm_up(host: str) -> None:
     made here, so that no test's timeout pays for them."""
     from google.cloud import firestore
 
-    from config_store.firestore import client
+    from config_store.firestore_client import client
 
     db = client("warm-up", host, sync=True)
     try:
@@ -159,7 +159,7 @@ def new_project() -> str:
 
 def documents(host: str, project: str, collection: str) -> dict[str, dict[str, object]]:
     """Every document of a collection, read straight from the emulator."""
-    from config_store.firestore import client
+    from config_store.firestore_client import client
 
     db = client(project, host, sync=True)
     try:

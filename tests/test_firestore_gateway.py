@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from config_store.firestore import client
+from config_store.firestore_client import client
 from gateway.ops.cli import main
 from gateway.settings import Settings
 from tests.admin_client import Admin

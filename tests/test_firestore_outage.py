@@ -577,7 +577,7 @@ async def test_a_client_of_firestore_itself_gets_the_reconnect_options():
         FirestoreGrpcAsyncIOTransport,
     )
 
-    from config_store.firestore import _reconnect_promptly
+    from config_store.firestore_client import _reconnect_promptly
 
     made = AsyncClient(project="p", credentials=AnonymousCredentials())
     _reconnect_promptly(made, asynchronous=True)

@@ -17,7 +17,7 @@ from billing.firestore_ledger import FirestoreLedger
 from billing.firestore_reports import FirestoreReports
 from billing.ledger import LedgerEntry
 from billing.reports import BadCursor, encode_cursor
-from config_store.firestore import client
+from config_store.firestore_client import client
 from tests.admin_client import Admin, error_of
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.firestore_emulator import new_project

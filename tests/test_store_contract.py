@@ -13,13 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from config_store.cache import ConfigCache, Snapshot
+from config_store.cache import ConfigCache
 from config_store.catalogue import DEMO_MODELS, DEMO_PROVIDERS, FREE_TIER
 from config_store.documents import model_to_json, provider_to_json, tier_to_json
-from config_store.firestore import FirestoreStore, client
+from config_store.firestore import FirestoreStore
+from config_store.firestore_client import client
 from config_store.profiles import DEMO_PROFILES
 from config_store.router_config import RouterConfig
 from config_store.schema import ApiKey, Catalogue, PricePoint, PricingTier, User
+from config_store.snapshot import Snapshot
 from config_store.sqlite import SqliteStore
 from config_store.store import ConfigStore, NotFound
 from tests.firestore_emulator import new_project

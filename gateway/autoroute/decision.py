@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from config_store.cache import Snapshot
 from config_store.profiles import DEMO_PROFILES
 from config_store.router_config import CATEGORIES, COMPLEXITIES, ModelProfile, RouterConfig
+from config_store.snapshot import Snapshot
 from gateway.autoroute.classifier import Classification, classify
 from gateway.autoroute.request import RouteRequest, read_request
 from gateway.autoroute.scoring import Score, score

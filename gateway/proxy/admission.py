@@ -16,8 +16,8 @@ from starlette.datastructures import Headers
 from billing.ledger import LedgerError
 from billing.meter import InsufficientBalance, SpendCapReached, UnknownAccount
 from billing.pricing import hold_nano, prices_for, usd
-from config_store.cache import Snapshot
 from config_store.schema import ApiKey, ModelConfig, User
+from config_store.snapshot import Snapshot
 from gateway.autoroute.decision import Ask, Decision, decide, no_route, preset_of
 from gateway.errors import (
     GatewayError,

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 
 from starlette.datastructures import Headers
 
-from config_store.cache import Snapshot
 from config_store.schema import ApiKey, User
+from config_store.snapshot import Snapshot
 from gateway.errors import invalid_api_key
 
 KEY_PREFIX = "gw-"

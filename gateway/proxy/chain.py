@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from billing.pricing import Prices, hold_nano, prices_for
-from config_store.cache import Snapshot
 from config_store.schema import ModelConfig, PricingTier, Provider, User
+from config_store.snapshot import Snapshot
 from gateway.errors import GatewayError, bad_request, unavailable
 from gateway.providers.base import ChatCall, ChatProvider
 

@@ -27,7 +27,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from config_store.cache import Snapshot
 from config_store.documents import (
     merged,
     model_from_json,
@@ -37,6 +36,7 @@ from config_store.documents import (
 )
 from config_store.router_config import ConfigInvalid
 from config_store.schema import ModelConfig, PricePoint
+from config_store.snapshot import Snapshot
 from config_store.store import StoreError
 from gateway.api.admin.changes import (
     actor_of,

@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from config_store.cache import Snapshot
 from config_store.router_config import ConfigInvalid, ModelProfile, RouterConfig
 from config_store.schema import User
+from config_store.snapshot import Snapshot
 from gateway.api.admin.changes import (
     admin_services,
     apply_change,
