@@ -9,13 +9,14 @@ adapters see what they would see from a socket that delivers the bytes that way.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from gateway.providers.base import ChatStream, Chunk, StreamDecoder
 from gateway.providers.bounded_decoding import BoundedLines
 from gateway.providers.sse import SSEDecoder
 from gateway.providers.transport import UpstreamResponse
@@ -136,3 +137,18 @@ class RecordedUpstream:
         stream = RecordedStream(answer.body, self.chunk_size)
         self.streams.append(stream)
         return stream
+
+
+def decode_stream(
+    name: str, make: Callable[[ChatStream], StreamDecoder], size: int
+) -> tuple[list[Chunk], ChatStream]:
+    """A recorded stream through a provider's decoder, as `relay` drives it;
+    what the decoder raises is raised."""
+    stream = ChatStream()
+    decoder = make(stream)
+    chunks: list[Chunk] = []
+    for data in events_of(payload(name), size):
+        chunks += decoder.feed(data)
+        if decoder.done:
+            return chunks, stream
+    return chunks + decoder.end(), stream
