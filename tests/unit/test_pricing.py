@@ -112,7 +112,7 @@ settled_prices = st.builds(
 ).map(cache_reads_no_dearer)  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(
     p=settled_prices,
     prompt=st.integers(0, 2_000_000),
