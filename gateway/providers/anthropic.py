@@ -34,7 +34,7 @@ from gateway.providers.base import (
     post_ok,
     relay,
 )
-from gateway.providers.upstream import Upstream
+from gateway.providers.transport import Transport
 from gateway.providers.wire import (
     Malformed,
     error_message,
@@ -344,7 +344,7 @@ def parse_listing(document: Any) -> tuple[list[Listed], str | None]:
 
 
 class AnthropicProvider:
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Transport) -> None:
         self._upstream = upstream
 
     async def list_models(self, base_url: str, api_key: str, provider: str) -> list[Listed]:

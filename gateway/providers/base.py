@@ -3,7 +3,8 @@
 Every adapter speaks the client's dialect (OpenAI chat completions) on one side
 and its provider's wire format on the other. Building requests and parsing
 answers are pure functions in each adapter's module; the network is reached
-only through `gateway.providers.upstream`.
+only through a `gateway.providers.transport.Transport` (in the gateway,
+`gateway.providers.upstream.Upstream`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from billing.settlement import Reported
 from config_store.schema import ModelConfig, Provider
 from gateway.errors import GatewayError, unavailable, upstream_error
 from gateway.providers.sse import SSEDecoder
-from gateway.providers.upstream import Upstream, UpstreamResponse, UpstreamStream
+from gateway.providers.transport import LineStream, Transport, UpstreamResponse
 from gateway.providers.wire import Malformed
 
 Request = tuple[str, Mapping[str, str], bytes]  # url, headers, body
@@ -80,7 +81,7 @@ class StreamDecoder(Protocol):
 
 
 def relay(
-    opened: UpstreamStream, decoder: StreamDecoder, provider: str, secret: str
+    opened: LineStream, decoder: StreamDecoder, provider: str, secret: str
 ) -> AsyncIterator[Chunk]:
     """The chunks of an open upstream stream, decoded; whatever the upstream
     sends (bad bytes, bad JSON, a wrong-typed field, an error event, a cut) ends
@@ -231,7 +232,7 @@ def answer_failure(answer: UpstreamResponse, call: ChatCall) -> GatewayError:
     )
 
 
-async def post_ok(upstream: Upstream, call: ChatCall, request: Request) -> bytes:
+async def post_ok(upstream: Transport, call: ChatCall, request: Request) -> bytes:
     """POST and return the body of a 2xx answer; any other answer is raised."""
     url, headers, body = request
     answer = await upstream.post(url, headers, body, provider=call.provider.id)
@@ -240,7 +241,7 @@ async def post_ok(upstream: Upstream, call: ChatCall, request: Request) -> bytes
     return answer.body
 
 
-async def open_ok(upstream: Upstream, call: ChatCall, request: Request) -> UpstreamStream:
+async def open_ok(upstream: Transport, call: ChatCall, request: Request) -> LineStream:
     """POST for a stream and return it open when 2xx; any other answer is raised."""
     url, headers, body = request
     opened = await upstream.open_stream(url, headers, body, provider=call.provider.id)
@@ -294,7 +295,7 @@ class ModelLister(Protocol):
 
 
 async def get_json(
-    upstream: Upstream, url: str, headers: Mapping[str, str], provider: str, secret: str
+    upstream: Transport, url: str, headers: Mapping[str, str], provider: str, secret: str
 ) -> Any:
     """GET a JSON document; a non-2xx answer or a body that is not JSON is raised."""
     answer = await upstream.get(url, headers, provider=provider)

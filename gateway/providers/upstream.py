@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 
 import aiohttp
 
@@ -26,13 +25,7 @@ from gateway.providers.bounded_decoding import (
     DecodingError,
     TooLarge,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamResponse:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
+from gateway.providers.transport import UpstreamResponse
 
 
 class UpstreamStream:
