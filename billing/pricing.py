@@ -104,9 +104,10 @@ def held_prompt_tokens(prompt_estimate: int) -> int:
 
 def hold_nano(prompt_estimate: int, output_tokens: int, prices: Prices) -> int:
     """The worst case: the prompt estimate with its margin, every token at the
-    dearer of the input prices, and every output token allowed (the output cap
-    times the number of choices asked for)."""
-    input_price = max(prices.input, prices.cache_write)
+    dearest of the prompt's prices (input, cache write, cache read: nothing
+    keeps an operator from pricing a cache read above input), and every output
+    token allowed (the output cap times the number of choices asked for)."""
+    input_price = max(prices.input, prices.cache_write, prices.cache_read)
     prompt = Decimal(held_prompt_tokens(prompt_estimate))
     total = prompt * input_price + Decimal(output_tokens) * prices.output
     return int(_nano(total, prices).to_integral_value(rounding=ROUND_CEILING))

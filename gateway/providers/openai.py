@@ -60,9 +60,10 @@ def build_request(
     return f"{call.base_url}/{path}", headers, orjson.dumps(body)
 
 
-def parse_usage(raw: Any) -> Reported:
+def parse_usage(raw: Any, *, output: bool = True) -> Reported:
     """OpenAI's usage object: None when absent, an Anomaly when its figures are
-    not plausible token counts."""
+    not plausible token counts. An embeddings answer has no output to report
+    (`output=False`): its usage carries no `completion_tokens`."""
     if raw is None:
         return None
     try:
@@ -71,7 +72,7 @@ def parse_usage(raw: Any) -> Reported:
         return plausible(
             Usage(
                 prompt_tokens=token_count(usage, "prompt_tokens"),
-                completion_tokens=token_count(usage, "completion_tokens"),
+                completion_tokens=token_count(usage, "completion_tokens", required=output),
                 cache_read_tokens=token_count(details, "cached_tokens", required=False),
             )
         )
@@ -220,7 +221,7 @@ class OpenAIProvider:
         if not isinstance(result.get("data"), list):
             raise upstream_error(f"The provider '{call.provider.id}' answered without data.")
         result["model"] = call.model.model_id
-        return ChatResult(body=result, usage=parse_usage(result.get("usage")))
+        return ChatResult(body=result, usage=parse_usage(result.get("usage"), output=False))
 
     async def _stream(self, call: ChatCall, path: str) -> ChatStream:
         opened = await open_ok(self._upstream, call, build_request(call, stream=True, path=path))

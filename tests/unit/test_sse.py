@@ -7,10 +7,17 @@ import json
 
 import pytest
 
-from gateway.providers.sse import DONE, SSEDecoder, event
+from gateway.dialects.openai import DONE
+from gateway.dialects.sse import data_event
+from gateway.providers.sse import SSEDecoder
 from tests.unit.recorded import CHUNK_SIZES, PAYLOADS, events_of, lines_of, payload
 
-STREAMS = sorted(str(path.relative_to(PAYLOADS)) for path in PAYLOADS.glob("*/*.sse"))
+PROVIDERS = ("openai", "anthropic", "gemini")  # dialects/ holds the gateway's own output
+STREAMS = sorted(
+    str(path.relative_to(PAYLOADS))
+    for name in PROVIDERS
+    for path in (PAYLOADS / name).glob("*.sse")
+)
 
 
 def decoded(*lines: bytes) -> list[str]:
@@ -120,6 +127,6 @@ def test_bytes_that_are_not_utf8_raise():
 
 
 def test_the_gateway_frames_events_as_single_data_lines():
-    framed = event({"a": "line\nbreak", "n": 1})
+    framed = data_event({"a": "line\nbreak", "n": 1})
     assert framed == b'data: {"a":"line\\nbreak","n":1}\n\n'
     assert decoded(*lines_of(framed + DONE, 1)) == ['{"a":"line\\nbreak","n":1}', "[DONE]"]
