@@ -44,7 +44,8 @@ from google.cloud import firestore
 from google.cloud.firestore_v1 import AsyncClient
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from billing.ledger import LedgerEntry, LedgerError, LedgerHealth, SqliteLedger
+from billing.ledger_types import LedgerEntry, LedgerError, LedgerHealth
+from billing.sqlite_ledger import SqliteLedger
 from config_store.firestore import TimeLimit, client
 from config_store.reachability import Reachability
 
