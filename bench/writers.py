@@ -32,7 +32,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from billing.ledger import LedgerEntry, SqliteLedger
+from billing.ledger_types import LedgerEntry
+from billing.sqlite_ledger import SqliteLedger
 from config_store.catalogue import FREE_TIER
 from config_store.profiles import DEMO_PROFILES
 from config_store.schema import User

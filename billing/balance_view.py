@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from billing.firestore_ledger import FirestoreLedger, Shipping
-from billing.ledger import LedgerError
+from billing.ledger_types import LedgerError
 from billing.meter import Meter
 
 log = logging.getLogger("gateway.balances")

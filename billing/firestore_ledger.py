@@ -43,7 +43,8 @@ from google.cloud.firestore_v1 import AsyncClient
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from billing.firestore_shipment import SHIP_ROWS, balance_documents, commit_rows
-from billing.ledger import LedgerEntry, LedgerError, LedgerHealth, SqliteLedger
+from billing.ledger_types import LedgerEntry, LedgerError, LedgerHealth
+from billing.sqlite_ledger import SqliteLedger
 from config_store.firestore_client import TimeLimit, client, describe
 from config_store.reachability import Reachability
 

@@ -21,7 +21,7 @@ from google.api_core import exceptions as google_errors
 from google.cloud.firestore_v1 import AsyncClient
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from billing.ledger import LedgerError
+from billing.ledger_types import LedgerError
 from billing.reports import GROUPS, BadCursor, LedgerPage, decode_cursor, encode_cursor
 
 _SUMS = (

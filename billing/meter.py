@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from billing.ledger import Ledger, LedgerEntry, LedgerError
+from billing.ledger_types import Ledger, LedgerEntry, LedgerError
 
 log = logging.getLogger("gateway.meter")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from billing.ledger import LedgerError
+from billing.ledger_types import LedgerError
 
 T = TypeVar("T")
 

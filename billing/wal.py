@@ -18,6 +18,7 @@ One that could not complete is tried again once the WAL has grown by another
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 CHECKPOINT_BYTES = 4 * 1024 * 1024
@@ -57,3 +58,10 @@ class WalPolicy:
         """After a checkpoint, complete or not, the next one waits for more growth."""
         self._misses = 0 if complete else self._misses + 1
         self._due_at = self.size + self._every
+
+
+def checkpoint(db: sqlite3.Connection, wait_ms: int) -> bool:
+    """A TRUNCATE checkpoint that waits for readers up to `wait_ms`: whether it completed."""
+    db.execute(f"PRAGMA busy_timeout = {wait_ms}")
+    busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy

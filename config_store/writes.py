@@ -3,7 +3,7 @@
 SQLite lets one connection at a time write a database file; two writers in one
 process only take turns through the lock, each waiting on the other. So a
 process writes its file through one `SqliteWrites`: in the gateway that is the
-ledger's writer (`billing.ledger.SqliteLedger`, which satisfies this protocol),
+ledger's writer (`billing.sqlite_ledger.SqliteLedger`, which satisfies this protocol),
 and a store used without a ledger (the CLI, the seed, tests) makes a
 `StandaloneWrites` of its own.
 

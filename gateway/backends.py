@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from billing.firestore_ledger import FirestoreLedger
 from billing.firestore_reports import FirestoreReports
-from billing.ledger import Ledger, SqliteLedger
+from billing.ledger_types import Ledger
 from billing.reports import LedgerReports, Reports
+from billing.sqlite_ledger import SqliteLedger
 from config_store.firestore import FirestoreStore
 from config_store.reachability import Reachability
 from config_store.sqlite import SqliteStore

@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from billing.balance_view import StoreState
-from billing.ledger import LedgerHealth
+from billing.ledger_types import LedgerHealth
 from billing.pricing import usd
 
 request_log = logging.getLogger("gateway.requests")

@@ -20,9 +20,10 @@ import aiohttp
 
 from billing.balance_view import BalanceView, StoreState
 from billing.firestore_ledger import FirestoreLedger
-from billing.ledger import Ledger, LedgerError, SqliteLedger
+from billing.ledger_types import Ledger, LedgerError
 from billing.meter import Meter
 from billing.reports import Reports
+from billing.sqlite_ledger import SqliteLedger
 from billing.tokens import TokenCounter
 from config_store.cache import ConfigCache
 from config_store.defaults import BUILTIN_DEFAULTS

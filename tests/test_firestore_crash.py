@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from billing.firestore_ledger import FirestoreLedger
-from billing.ledger import LedgerEntry
+from billing.ledger_types import LedgerEntry
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.firestore_emulator import documents, firestore_env, free_port, new_project
 

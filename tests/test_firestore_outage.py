@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from billing.firestore_ledger import FirestoreLedger
-from billing.ledger import LedgerEntry, LedgerError
+from billing.ledger_types import LedgerEntry, LedgerError
 from config_store.reachability import Reachability
 from gateway.background import Supervisor
 from tests.admin_client import Admin

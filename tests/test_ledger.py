@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from billing.ledger import LedgerEntry, LedgerError, SqliteLedger
+from billing.ledger_types import LedgerEntry, LedgerError
+from billing.sqlite_ledger import SqliteLedger
 from config_store.sqlite import SqliteStore
 
 
@@ -146,9 +147,9 @@ async def test_any_error_fails_only_its_batch_and_health_follows(tmp_path: Path)
     ledger = SqliteLedger(path)
     await ledger.start()
     try:
-        real = ledger._db
+        real = ledger._conn.db
         assert real is not None
-        ledger._db = _FailingConnection(real, RuntimeError("the disk caught fire"))  # type: ignore[assignment]
+        ledger._conn.db = _FailingConnection(real, RuntimeError("the disk caught fire"))  # type: ignore[assignment]
         failed = await asyncio.gather(
             ledger.submit(charge("lost-1", 5)), ledger.submit(charge("lost-2", 6)),
             return_exceptions=True,
@@ -157,7 +158,7 @@ async def test_any_error_fails_only_its_batch_and_health_follows(tmp_path: Path)
         health = ledger.health()
         assert (health.healthy, health.failed_batches, health.failed_rows) == (False, 1, 2)
         assert health.last_error == "RuntimeError: the disk caught fire"
-        ledger._db = real
+        ledger._conn.db = real
         await asyncio.wait_for(ledger.submit(charge("kept", 7)), timeout=5)
         assert ledger.health().healthy
         assert await ledger.balance("u1") == -7

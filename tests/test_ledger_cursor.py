@@ -15,7 +15,7 @@ import pytest
 
 from billing.firestore_ledger import FirestoreLedger
 from billing.firestore_reports import FirestoreReports
-from billing.ledger import LedgerEntry
+from billing.ledger_types import LedgerEntry
 from billing.reports import BadCursor, encode_cursor
 from config_store.firestore_client import client
 from tests.admin_client import Admin, error_of

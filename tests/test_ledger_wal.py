@@ -20,8 +20,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from billing.ledger import SqliteLedger
 from billing.reports import LedgerReports
+from billing.sqlite_ledger import SqliteLedger
 from billing.wal import WAL_BOUND_BYTES, WalPolicy
 from tests.firestore_emulator import free_port
 from tests.test_firestore_crash import start_gateway

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from billing.ledger import LedgerEntry, SqliteLedger
+from billing.ledger_types import LedgerEntry
+from billing.sqlite_ledger import SqliteLedger
 from config_store.catalogue import FREE_TIER
 from config_store.schema import User
 from config_store.sqlite import SqliteStore
@@ -181,7 +182,7 @@ async def test_a_write_waits_for_another_process_holding_the_lock(tmp_path: Path
         renamed = asyncio.ensure_future(store.put_user(User("u1", "While locked", FREE_TIER.id)))
         row = ledger.submit(charge("while-locked"))
         for _ in range(1000):  # bounds the wait only: until the writer runs the store's write
-            if ledger._job is not None:  # type: ignore[attr-defined]
+            if ledger._jobs.running is not None:  # type: ignore[attr-defined]
                 break
             await asyncio.sleep(0.01)
         release.set()

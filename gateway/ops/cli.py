@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from billing.ledger import LedgerError
+from billing.ledger_types import LedgerError
 from config_store.sqlite import SqliteStore
 from config_store.store import StoreError
 from gateway.backends import make_store

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from billing.firestore_ledger import FirestoreLedger
-from billing.ledger import Ledger, LedgerEntry, SqliteLedger
+from billing.ledger_types import Ledger, LedgerEntry
 from billing.reports import LedgerReports
+from billing.sqlite_ledger import SqliteLedger
 from config_store.firestore import FirestoreStore
 from config_store.schema import Catalogue
 from config_store.sqlite import SqliteStore

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from billing.ledger import LedgerEntry
+from billing.ledger_types import LedgerEntry
 from billing.pricing import NANO_PER_USD
 from config_store.catalogue import DEMO_MODELS, DEMO_PROVIDERS, FREE_TIER
 from config_store.profiles import DEMO_PROFILES

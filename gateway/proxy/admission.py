@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.datastructures import Headers
 
-from billing.ledger import LedgerError
+from billing.ledger_types import LedgerError
 from billing.meter import InsufficientBalance, SpendCapReached, UnknownAccount
 from billing.pricing import hold_nano, prices_for, usd
 from config_store.schema import ApiKey, ModelConfig, User

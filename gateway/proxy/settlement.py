@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import orjson
 
-from billing.ledger import LedgerEntry, LedgerError
+from billing.ledger_types import LedgerEntry, LedgerError
 from billing.pricing import Prices, Usage
 from billing.settlement import Charge, Reported, charge
 from gateway.errors import unavailable

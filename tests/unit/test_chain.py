@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from config_store.cache import Snapshot
 from config_store.schema import ModelConfig, Provider
+from config_store.snapshot import Snapshot
 from gateway.errors import GatewayError, bad_request, unavailable
 from gateway.proxy.chain import build_chain
 

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from billing.ledger import LedgerEntry, LedgerError
+from billing.ledger_types import LedgerEntry, LedgerError
 from billing.meter import InsufficientBalance, Meter, SpendCapReached, UnknownAccount
 
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from billing.ledger import LedgerError
+from billing.ledger_types import LedgerError
 from billing.pricing import usd
 from billing.reports import GROUPS, BadCursor
 from config_store.documents import parse_moment

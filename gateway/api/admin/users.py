@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from billing.ledger import LedgerEntry, LedgerError
+from billing.ledger_types import LedgerEntry, LedgerError
 from billing.meter import UnknownAccount
 from billing.pricing import NANO_PER_USD, usd
 from config_store.documents import Fields, parse_decimal
