@@ -5,6 +5,7 @@ PORT   ?= 8080
 HOST   ?= 127.0.0.1
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SERVE  := $(VENV)/.installed-serve
 
 .PHONY: run test soak test-under-load lint bench bench-router clean
 
@@ -12,11 +13,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Serving needs only the package's own dependencies; the suite adds the test extra.
+$(SERVE): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(SERVE)
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(SERVE)
 
-run: $(STAMP)
+run: $(SERVE)
 	$(BIN)/gateway seed
 	$(BIN)/gateway serve --host $(HOST) --port $(PORT)
 
