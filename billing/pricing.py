@@ -44,6 +44,7 @@ class Prices:
     cache_read: Decimal
     cache_write: Decimal
     markup_percent: Decimal
+    point: str = ""  # the id of the price point these prices come from (see config_store.snapshot)
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -55,7 +56,7 @@ class Prices:
         }
 
 
-def prices_for(model: ModelConfig, tier: PricingTier | None) -> Prices:
+def prices_for(model: ModelConfig, tier: PricingTier | None, point: str = "") -> Prices:
     """Cache tokens are billed at their own prices when the model has them, else as input."""
     inp = model.input_price_per_million
     return Prices(
@@ -68,6 +69,7 @@ def prices_for(model: ModelConfig, tier: PricingTier | None) -> Prices:
         if model.cache_write_price_per_million is not None
         else inp,
         markup_percent=tier.markup_percent if tier is not None else Decimal(0),
+        point=point,
     )
 
 
@@ -76,18 +78,45 @@ def _nano(token_price_sum: Decimal, prices: Prices) -> Decimal:
     return _EXACT.divide(_EXACT.multiply(scaled, _HUNDRED + prices.markup_percent), _HUNDRED)
 
 
-def cost_nano(usage: Usage, prices: Prices) -> int:
+@dataclass(frozen=True, slots=True)
+class CostParts:
+    """How a usage's cost is made, in exact (unrounded) nano-USD: each kind of
+    token at its price, then the markup on their sum. `cost_nano` is their sum
+    rounded half-up once."""
+
+    input: Decimal  # prompt tokens that were neither cache reads nor writes
+    cached_input: Decimal  # cache reads
+    cache_write: Decimal
+    output: Decimal
+    markup: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.input + self.cached_input + self.cache_write + self.output + self.markup
+
+
+def cost_parts(usage: Usage, prices: Prices) -> CostParts:
     cached = min(usage.cache_read_tokens + usage.cache_write_tokens, usage.prompt_tokens)
-    plain_input = usage.prompt_tokens - cached
     reads = min(usage.cache_read_tokens, cached)
-    writes = cached - reads
-    total = (
-        Decimal(plain_input) * prices.input
-        + Decimal(reads) * prices.cache_read
-        + Decimal(writes) * prices.cache_write
-        + Decimal(usage.completion_tokens) * prices.output
+
+    def at(tokens: int, price: Decimal) -> Decimal:
+        return _EXACT.multiply(
+            _EXACT.multiply(Decimal(tokens), price), _NANO_PER_TOKEN_AT_ONE_PER_MILLION
+        )
+
+    parts = (
+        at(usage.prompt_tokens - cached, prices.input),
+        at(reads, prices.cache_read),
+        at(cached - reads, prices.cache_write),
+        at(usage.completion_tokens, prices.output),
     )
-    return int(_nano(total, prices).to_integral_value(rounding=ROUND_HALF_UP))
+    base = _EXACT.add(_EXACT.add(parts[0], parts[1]), _EXACT.add(parts[2], parts[3]))
+    markup = _EXACT.divide(_EXACT.multiply(base, prices.markup_percent), _HUNDRED)
+    return CostParts(*parts, markup=markup)
+
+
+def cost_nano(usage: Usage, prices: Prices) -> int:
+    return int(cost_parts(usage, prices).total.to_integral_value(rounding=ROUND_HALF_UP))
 
 
 # The prompt is estimated with our tokenizer; the provider counts with its own and

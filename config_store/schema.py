@@ -74,6 +74,10 @@ class ModelConfig:
         return self.upstream_model or self.model_id
 
 
+def price_point_id(model_id: str, effective_from: datetime) -> str:
+    return f"{model_id}@{iso(effective_from)}"
+
+
 @dataclass(frozen=True, slots=True)
 class PricePoint:
     """A model's prices from `effective_from` on (USD per million tokens).
@@ -97,8 +101,14 @@ class PricePoint:
         if self.applied is None:
             object.__setattr__(self, "applied", self.effective_from <= self.recorded_at)
 
+    @property
+    def id(self) -> str:
+        """A point is known by its model and the moment it takes effect."""
+        return price_point_id(self.model_id, self.effective_from)
+
     def to_json(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "model_id": self.model_id,
             "effective_from": iso(self.effective_from),
             "input_price_per_million": str(self.input_price_per_million),

@@ -25,6 +25,7 @@ from config_store.schema import (
     PricingTier,
     Provider,
     User,
+    price_point_id,
 )
 
 T = TypeVar("T")
@@ -50,6 +51,8 @@ class Snapshot:
     upcoming: Mapping[str, tuple[PricePoint, ...]] = field(default_factory=dict)
     # Every scheduled point not yet written into its model's document, soonest first.
     unapplied: tuple[PricePoint, ...] = ()
+    # The id of the price point each model's document prices come from, where one is known.
+    points: Mapping[str, str] = field(default_factory=dict)
     # Keys presented and found valid in this snapshot, so that a key is hashed
     # and checked once per snapshot rather than once per request. Only valid
     # keys enter, so its size is bounded by the number of keys.
@@ -73,6 +76,7 @@ class Snapshot:
             router=catalogue.router_config or RouterConfig(),
             upcoming=MappingProxyType(upcoming),
             unapplied=tuple(sorted((p for p in catalogue.prices if not p.applied), key=_effective)),
+            points=MappingProxyType(_points_in_force(catalogue, loaded_at)),
         )
 
     def priced(self, model: ModelConfig, at: datetime | None = None) -> ModelConfig:
@@ -85,12 +89,37 @@ class Snapshot:
         due = [p for p in later if p.effective_from <= moment]
         return due[-1].applied_to(model) if due else model
 
+    def price_point(self, model: ModelConfig, at: datetime | None = None) -> str:
+        """The id of the price point `priced(model, at)` bills: a scheduled point
+        come due, else the latest point applied to the document, else the prices
+        the model was created with."""
+        later = self.upcoming.get(model.model_id) if self.upcoming else None
+        if later:
+            moment = at or datetime.now(UTC)
+            due = [p for p in later if p.effective_from <= moment]
+            if due:
+                return due[-1].id
+        known = self.points.get(model.model_id)
+        return known if known is not None else price_point_id(model.model_id, model.created_at)
+
     def model(self, model_id: str) -> ModelConfig | None:
         return self.models.get(model_id)
 
 
 def _effective(point: PricePoint) -> datetime:
     return point.effective_from
+
+
+def _points_in_force(catalogue: Catalogue, at: datetime) -> dict[str, str]:
+    """Each model's latest point in force at `at`: applied, or scheduled and come due."""
+    latest: dict[str, PricePoint] = {}
+    for point in catalogue.prices:
+        if point.effective_from > at:
+            continue
+        known = latest.get(point.model_id)
+        if known is None or point.effective_from >= known.effective_from:
+            latest[point.model_id] = point
+    return {model_id: point.id for model_id, point in latest.items()}
 
 
 def _priced(

@@ -61,6 +61,15 @@ def usd_text(nano: int) -> str:
     return f"{Decimal(nano) / Decimal(10**9):.9f}"
 
 
+def body_cost(usage: Any) -> str:
+    """A body's `usage.cost` (a JSON number, read by the client as a float: its
+    repr gives back the digits sent) as the nine-place string of the headers."""
+    assert usage is not None and "cost_details" in usage
+    value = usage["cost"]
+    assert isinstance(value, int | float) and not isinstance(value, bool), value
+    return f"{Decimal(repr(value)):.9f}"
+
+
 class GatewayServer:
     def __init__(
         self,

@@ -13,7 +13,7 @@ from config_store.catalogue import DEMO_MODELS
 from gateway.providers.anthropic import build_body
 from gateway.providers.base import ChatCall
 from tests.fakes.anthropic_upstream import FakeAnthropic
-from tests.harness import GatewayServer, usd_text
+from tests.harness import GatewayServer, body_cost, usd_text
 
 HAIKU = "claude-3-5-haiku-20241022"  # 0.80 in, 0.08 cache read, 1.00 cache write, 4.00 out
 START = 100 * 10**9
@@ -135,7 +135,7 @@ def test_text_with_cache_tokens_is_charged_exactly(sdk, gw, claude: FakeAnthropi
     assert completion.model == HAIKU
     assert completion.usage is not None
     assert completion.usage.prompt_tokens == usage["input_tokens"] + 1200
-    assert completion.usage.model_extra == {"cost": usd_text(cost)}
+    assert body_cost(completion.usage.model_extra) == usd_text(cost)
     assert completion.usage.prompt_tokens_details is not None
     assert completion.usage.prompt_tokens_details.cached_tokens == 1000
     assert raw.headers["x-gateway-cost-usd"] == usd_text(cost)
@@ -161,7 +161,7 @@ def test_streaming_with_usage(sdk, gw, claude: FakeAnthropic):
     assert finish == ["stop"]
     cost = haiku_cost(claude.responses[-1]["usage"])
     assert chunks[-1].usage is not None
-    assert chunks[-1].usage.model_extra == {"cost": usd_text(cost)}
+    assert body_cost(chunks[-1].usage.model_extra) == usd_text(cost)
     assert gw.balance() == START - cost
 
 

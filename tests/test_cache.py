@@ -15,7 +15,7 @@ from config_store.cache import ConfigCache
 from config_store.defaults import BUILTIN_DEFAULTS
 from config_store.schema import Catalogue
 from tests.fakes.openai_upstream import FakeOpenAI
-from tests.harness import GatewayServer, expected_cost_nano
+from tests.harness import GatewayServer, body_cost, expected_cost_nano
 
 MINI = "gpt-4o-mini-2024-07-18"
 
@@ -59,7 +59,7 @@ def test_price_change_in_sqlite_is_used_after_refresh_and_not_before(
     old_cost = expected_cost_nano(
         usage["prompt_tokens"], usage["completion_tokens"], "0.15", "0.60"
     )
-    assert before.json()["usage"]["cost"] == f"{old_cost / 10**9:.9f}"
+    assert body_cost(before.json()["usage"]) == f"{old_cost / 10**9:.9f}"
     refreshed = admin(gateway, "POST", "/admin/cache/refresh")
     assert refreshed.status_code == 200 and refreshed.json()["refreshed"] is True
     after = ask(gateway)

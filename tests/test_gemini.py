@@ -12,7 +12,7 @@ from config_store.catalogue import DEMO_MODELS
 from gateway.providers.base import ChatCall
 from gateway.providers.gemini import build_body
 from tests.fakes.gemini_upstream import FakeGemini
-from tests.harness import GatewayServer, expected_cost_nano, usd_text
+from tests.harness import GatewayServer, body_cost, expected_cost_nano, usd_text
 
 FLASH = "gemini-2.0-flash"  # 0.10 in, 0.025 cached, 0.40 out
 START = 100 * 10**9
@@ -122,7 +122,7 @@ def test_text_with_thoughts_and_cache_is_charged_exactly(sdk, gw, gemini: FakeGe
     assert completion.choices[0].message.content == "Echo: hello gemini friend"
     assert completion.usage is not None
     assert completion.usage.completion_tokens == usage["candidatesTokenCount"] + 40
-    assert completion.usage.model_extra == {"cost": usd_text(cost)}
+    assert body_cost(completion.usage.model_extra) == usd_text(cost)
     assert raw.headers["x-gateway-cost-usd"] == usd_text(cost)
     assert gw.balance() == START - cost
 
@@ -141,7 +141,7 @@ def test_streaming_with_usage(sdk, gw, gemini: FakeGemini):
     assert text == "Echo: stream this please"
     cost = flash_cost(gemini.responses[-1]["usage"])
     assert chunks[-1].usage is not None
-    assert chunks[-1].usage.model_extra == {"cost": usd_text(cost)}
+    assert body_cost(chunks[-1].usage.model_extra) == usd_text(cost)
     assert gw.balance() == START - cost
 
 

@@ -13,7 +13,7 @@ import pytest
 import tiktoken
 
 from tests.fakes.openai_upstream import FakeOpenAI
-from tests.harness import GatewayServer, expected_cost_nano, usd_text
+from tests.harness import GatewayServer, body_cost, expected_cost_nano, usd_text
 
 MINI = "gpt-4o-mini-2024-07-18"  # 0.15 in, 0.075 cached, 0.60 out per 1M
 START = 100 * 10**9
@@ -66,7 +66,7 @@ def test_sync_non_streaming_is_charged_exactly(
     assert completion.usage is not None
     assert completion.usage.prompt_tokens == 11
     assert completion.usage.completion_tokens == 4
-    assert completion.usage.model_extra == {"cost": usd_text(cost)}
+    assert body_cost(completion.usage.model_extra) == usd_text(cost)
     assert raw.headers["x-gateway-cost-usd"] == "0.000004455"
     assert raw.headers["x-gateway-balance-usd"] == usd_text(START - cost)
     assert raw.headers["x-gateway-model"] == MINI
@@ -96,7 +96,9 @@ async def test_async_non_streaming(
     )
     cost = mini_cost(fake_openai.responses[-1]["usage"])
     assert completion.choices[0].message.content == "Echo: one two three"
-    assert completion.usage is not None and completion.usage.model_extra == {"cost": usd_text(cost)}
+    assert completion.usage is not None and body_cost(completion.usage.model_extra) == usd_text(
+        cost
+    )
     assert gateway.balance() == START - cost
 
 
@@ -127,7 +129,7 @@ async def test_async_streaming_with_usage(
         sent["usage"]["prompt_tokens"],
         sent["usage"]["completion_tokens"],
     )
-    assert usage.model_extra == {"cost": usd_text(cost)}
+    assert body_cost(usage.model_extra) == usd_text(cost)
     assert gateway.balance() == START - cost
     assert len(gateway.charges()) == 1
 
@@ -176,7 +178,9 @@ def test_cached_prompt_tokens_are_billed_at_the_cached_price(
     cost = mini_cost(usage, cached=8)
     assert (usage["prompt_tokens"], usage["completion_tokens"]) == (13, 11)
     assert cost == 8745  # (5 x 0.15 + 8 x 0.075 + 11 x 0.60) x 1000 x 1.1
-    assert completion.usage is not None and completion.usage.model_extra == {"cost": usd_text(cost)}
+    assert completion.usage is not None and body_cost(completion.usage.model_extra) == usd_text(
+        cost
+    )
     assert gateway.balance() == START - cost
     assert gateway.charges()[0]["cache_read_tokens"] == 8
 
@@ -284,7 +288,8 @@ def test_generate_endpoint(gateway: GatewayServer, fake_openai: FakeOpenAI):
     cost = mini_cost(usage)
     assert body["text"] == "Echo: Hello, world!"
     assert body["model"] == MINI
-    assert body["usage"] == {**usage, "cost": usd_text(cost)}
+    assert body_cost(body["usage"]) == usd_text(cost)
+    assert {k: body["usage"][k] for k in usage} == usage
     assert body["cost_usd"] == usd_text(cost)
     assert body["balance_usd"] == usd_text(START - cost)
     assert fake_openai.requests[-1]["json"]["max_tokens"] == 100
@@ -309,7 +314,7 @@ def test_mock_provider_needs_no_credentials(make_gateway, stream: bool):
     assert usage.completion_tokens == len(enc.encode(text))
     assert usage.prompt_tokens == 3 + 3 + len(enc.encode("Hi"))
     cost = expected_cost_nano(usage.prompt_tokens, usage.completion_tokens, "0.15", "0.60")
-    assert usage.model_extra == {"cost": usd_text(cost)}
+    assert body_cost(usage.model_extra) == usd_text(cost)
     assert gw.balance() == START - cost
 
 

@@ -13,7 +13,7 @@ import pytest
 from config_store.catalogue import DEMO_MODELS
 from config_store.router_config import CATEGORIES
 from tests.fakes.openai_upstream import FakeOpenAI
-from tests.harness import GatewayServer, expected_cost_nano, usd_text
+from tests.harness import GatewayServer, body_cost, expected_cost_nano, usd_text
 from tests.test_router_admin import admin, put_config, simulate
 
 PRICES = {m.model_id: m for m in DEMO_MODELS}
@@ -64,7 +64,7 @@ def test_auto_is_routed_as_simulated_served_and_billed_at_the_chosen_price(
     assert sent["json"]["model"] == PRICES[chosen].upstream_name
     usage = fake_openai.responses[-1]["usage"]
     cost = cost_of(chosen, usage)
-    assert completion.usage.model_extra == {"cost": usd_text(cost)}
+    assert body_cost(completion.usage.model_extra) == usd_text(cost)
     assert headers["x-gateway-cost-usd"] == usd_text(cost)
     assert gateway.balance() == START - cost
     [row] = gateway.charges()
@@ -110,7 +110,7 @@ def test_auto_streams_with_the_chosen_model(
     final = chunks[-1].usage
     assert final is not None
     cost = cost_of(chosen, fake_openai.responses[-1]["usage"])
-    assert final.model_extra == {"cost": usd_text(cost)}
+    assert body_cost(final.model_extra) == usd_text(cost)
     assert gateway.balance() == START - cost
 
 

@@ -38,7 +38,7 @@ async def generate(core: Core, headers: Headers, raw: bytes) -> Reply:
         "model": admitted.model.model_id,
         "text": "".join(message_texts(result)),
         "finish_reason": choices[0].get("finish_reason"),
-        "usage": usage_body(settled.usage, settled.cost),
+        "usage": usage_body(settled.charge, settled.prices),
         "cost_usd": usd(settled.cost),
         "balance_usd": usd(settled.balance),
     }

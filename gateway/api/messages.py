@@ -50,8 +50,8 @@ async def messages(core: Core, headers: Headers, raw: bytes) -> Reply:
         answered.result.body,
         request_id=admitted.request_id,
         model=admitted.model.model_id,
-        usage=settled.usage,
-        cost=settled.cost,
+        charge=settled.charge,
+        prices=settled.prices,
     )
     return orjson.dumps(reply), cost_headers(admitted, settled)
 

@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from billing.pricing import usd
 from gateway.api.endpoint import JSON, Reply, metered, services_of
+from gateway.dialects.cost import cost_fields
 from gateway.dialects.openai import OpenAIFraming, usage_body
 from gateway.proxy.admission import admit, admit_completion, admit_embedding
 from gateway.proxy.admitted import Answered
@@ -75,7 +75,7 @@ async def embeddings(core: Core, headers: Headers, raw: bytes) -> Reply:
     answered.result.body["usage"] = {
         "prompt_tokens": settled.usage.prompt_tokens,
         "total_tokens": settled.usage.prompt_tokens,
-        "cost": usd(settled.cost),
+        **cost_fields(settled.charge, settled.prices),
     }
     return orjson.dumps(answered.result.body), cost_headers(admitted, settled)
 
@@ -102,7 +102,7 @@ async def completions(core: Core, headers: Headers, raw: bytes) -> Reply:
 def _with_usage(answered: Answered) -> bytes:
     """The answer's body with its usage: the charged tokens and the cost."""
     settled = answered.settled
-    answered.result.body["usage"] = usage_body(settled.usage, settled.cost)
+    answered.result.body["usage"] = usage_body(settled.charge, settled.prices)
     return orjson.dumps(answered.result.body)
 
 

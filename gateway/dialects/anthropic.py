@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from billing.pricing import Usage, usd
+from billing.pricing import Prices
+from billing.settlement import Charge
+from gateway.dialects.cost import cost_fields
 from gateway.providers.base import parse_arguments
 
 _STOP_REASONS = {
@@ -27,20 +29,21 @@ def message_id(request_id: str) -> str:
     return f"msg_{request_id}"
 
 
-def usage_of(usage: Usage, cost: int) -> dict[str, Any]:
+def usage_of(charge: Charge, prices: Prices) -> dict[str, Any]:
     """Anthropic counts cached prompt tokens apart from `input_tokens`."""
+    usage = charge.usage
     cached = usage.cache_read_tokens + usage.cache_write_tokens
     return {
         "input_tokens": usage.prompt_tokens - cached,
         "output_tokens": usage.completion_tokens,
         "cache_read_input_tokens": usage.cache_read_tokens,
         "cache_creation_input_tokens": usage.cache_write_tokens,
-        "cost": usd(cost),
+        **cost_fields(charge, prices),
     }
 
 
 def to_message(
-    chat: Mapping[str, Any], *, request_id: str, model: str, usage: Usage, cost: int
+    chat: Mapping[str, Any], *, request_id: str, model: str, charge: Charge, prices: Prices
 ) -> dict[str, Any]:
     """An internal chat answer (its first choice) as an Anthropic message."""
     choice = (chat.get("choices") or [{}])[0]
@@ -66,5 +69,5 @@ def to_message(
         "content": content,
         "stop_reason": stop_reason(choice.get("finish_reason")),
         "stop_sequence": None,
-        "usage": usage_of(usage, cost),
+        "usage": usage_of(charge, prices),
     }

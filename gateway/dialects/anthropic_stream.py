@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.pricing import Usage, usd
+from billing.pricing import Prices
+from billing.settlement import Charge
 from gateway.dialects.anthropic import message_id, stop_reason
+from gateway.dialects.cost import cost_fields
 from gateway.dialects.sse import typed_event
 from gateway.errors import GatewayError
 
@@ -43,13 +45,16 @@ class AnthropicFraming:
                 self._stop = stop_reason(choice["finish_reason"])
         return out
 
-    def end(self, usage: Usage, cost: int) -> bytes:
+    def end(self, charge: Charge, prices: Prices) -> bytes:
         out = self._start() + self._close()
         out += typed_event(
             "message_delta",
             {
                 "delta": {"stop_reason": self._stop, "stop_sequence": None},
-                "usage": {"output_tokens": usage.completion_tokens, "cost": usd(cost)},
+                "usage": {
+                    "output_tokens": charge.usage.completion_tokens,
+                    **cost_fields(charge, prices),
+                },
             },
         )
         return out + typed_event("message_stop", {})

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.pricing import Usage, usd
+from billing.pricing import Prices
+from billing.settlement import Charge
+from gateway.dialects.cost import cost_fields
 from gateway.dialects.sse import data_event
 from gateway.errors import GatewayError
 
@@ -35,7 +37,7 @@ class OpenAIFraming:
         self._last = chunk
         return data_event(chunk)
 
-    def end(self, usage: Usage, cost: int) -> bytes:
+    def end(self, charge: Charge, prices: Prices) -> bytes:
         if not self._include_usage:
             return DONE
         last = self._last
@@ -45,7 +47,7 @@ class OpenAIFraming:
             "created": last.get("created", 0),
             "model": self._model,
             "choices": [],
-            "usage": usage_body(usage, cost),
+            "usage": usage_body(charge, prices),
         }
         return data_event(final) + DONE
 
@@ -53,13 +55,14 @@ class OpenAIFraming:
         return data_event(error.body())
 
 
-def usage_body(usage: Usage, cost: int) -> dict[str, Any]:
+def usage_body(charge: Charge, prices: Prices) -> dict[str, Any]:
     """The `usage` object of an OpenAI answer: the charged tokens and the cost."""
+    usage = charge.usage
     body: dict[str, Any] = {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
-        "cost": usd(cost),
+        **cost_fields(charge, prices),
     }
     if usage.cache_read_tokens:
         body["prompt_tokens_details"] = {"cached_tokens": usage.cache_read_tokens}

@@ -48,6 +48,7 @@ class Settled:
 
     charge: Charge
     balance: int
+    prices: Prices  # the prices it was charged at
 
     @property
     def usage(self) -> Usage:

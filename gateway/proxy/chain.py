@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from billing.pricing import Prices, hold_nano, prices_for
@@ -127,7 +128,9 @@ def _candidate(
         max_tokens if max_tokens is not None else min(model.max_output_tokens, window - prompt)
     )
     base_url, api_key = ("", "") if provider.kind == "mock" else credentials(provider)
-    model = snapshot.priced(model)  # the prices in force as the request starts
+    now = datetime.now(UTC)
+    point = snapshot.price_point(model, now)
+    model = snapshot.priced(model, now)  # the prices in force as the request starts
     call = ChatCall(body, model, provider, base_url, api_key, max_tokens)
-    prices = prices_for(model, tier)
+    prices = prices_for(model, tier, point)
     return Candidate(model, provider, adapter, call, prices, prompt, output_cap)

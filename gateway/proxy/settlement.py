@@ -97,7 +97,7 @@ async def settle(
         ) from exc
     finally:
         core.meter.release(admitted.hold)
-    return Settled(billed, balance)
+    return Settled(billed, balance, admitted.prices)
 
 
 def message_texts(result: ChatResult) -> list[str]:

@@ -22,7 +22,8 @@ from typing import Any, Protocol
 
 from starlette.types import Receive, Scope, Send
 
-from billing.pricing import Usage
+from billing.pricing import Prices
+from billing.settlement import Charge
 from gateway.errors import GatewayError, upstream_error
 from gateway.providers.base import ChatStream
 from gateway.proxy.admitted import Admitted, Settled
@@ -39,8 +40,8 @@ class Framing(Protocol):
 
     def chunk(self, chunk: dict[str, Any]) -> bytes: ...
 
-    def end(self, usage: Usage, cost: int) -> bytes:
-        """The last bytes, once the ledger row is committed."""
+    def end(self, charge: Charge, prices: Prices) -> bytes:
+        """The last bytes, once the ledger row is committed: `charge` at `prices`."""
         ...
 
     def failed(self, error: GatewayError) -> bytes:
@@ -116,7 +117,7 @@ class MeteredStream:
         if failure is not None or settled is None:
             tail = framing.failed(failure or upstream_error("The stream could not be settled."))
         else:
-            tail = framing.end(settled.usage, settled.cost)
+            tail = framing.end(settled.charge, settled.prices)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
     def _charge_for_what_was_relayed(self) -> None:

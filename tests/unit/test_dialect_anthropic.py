@@ -10,16 +10,28 @@ import orjson
 import pytest
 
 from billing.pricing import Usage
+from billing.settlement import PROVIDER, Charge
 from gateway.dialects.anthropic import stop_reason, to_message, usage_of
 from gateway.dialects.anthropic_request import to_chat
 from gateway.dialects.anthropic_stream import AnthropicFraming
 from gateway.errors import upstream_error
 from gateway.proxy.validation import validate_messages
-from tests.unit.dialect_payloads import MODEL, REQUEST_ID, events, expected, load, play
+from tests.unit.dialect_payloads import MODEL, PRICES, REQUEST_ID, events, expected, load, play
 
 REQUESTS = load("anthropic_requests.json")
 ANSWERS = load("anthropic_answers.json")
 STREAMS = ["stream_text", "stream_tools", "stream_length", "stream_cut", "stream_empty"]
+
+
+# stream_tools' usage (30 prompt tokens, 16 of them cache reads, 25 output) at PRICES.
+DETAILS = {
+    "input": 0.0000021,
+    "cached_input": 0.0000012,
+    "cache_write": 0,
+    "output": 0.000015,
+    "markup": 0.00000183,
+    "price_point": PRICES.point,
+}
 
 
 def framing() -> AnthropicFraming:
@@ -45,11 +57,18 @@ def test_an_answer_translates_to_the_exact_message(case: dict[str, Any]):
         case["chat"],
         request_id=REQUEST_ID,
         model=MODEL,
-        usage=Usage(**case["usage"]),
-        cost=case["cost_nano"],
+        charge=Charge(Usage(**case["usage"]), case["cost_nano"], 0, PROVIDER),
+        prices=PRICES,
     )
+    # The cost is a JSON number with exactly the fixture's digits; how it was made
+    # (`cost_details`) is tested with the cost fields.
+    expected_message = case["message"]
+    assert orjson.dumps(message["usage"].pop("cost")).decode() == expected_message["usage"].pop(
+        "cost"
+    )
+    assert message["usage"].pop("cost_details")["price_point"] == PRICES.point
     # Compared as bytes: the fixture's key order is the order on the wire.
-    assert orjson.dumps(message) == orjson.dumps(case["message"])
+    assert orjson.dumps(message) == orjson.dumps(expected_message)
 
 
 @pytest.mark.parametrize("stream", STREAMS)
@@ -87,7 +106,7 @@ def test_tool_calls_stream_as_tool_use_blocks_with_input_json_deltas():
     assert sent[-2][1] == {
         "type": "message_delta",
         "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-        "usage": {"output_tokens": 25, "cost": "0.000001234"},
+        "usage": {"output_tokens": 25, "cost": 0.000001234, "cost_details": DETAILS},
     }
 
 
@@ -146,10 +165,20 @@ def test_usage_counts_cached_prompt_tokens_apart_and_carries_the_cost():
     usage = Usage(
         prompt_tokens=2000, completion_tokens=7, cache_read_tokens=1500, cache_write_tokens=300
     )
-    assert usage_of(usage, 123_456_789_012) == {
+    body = orjson.dumps(usage_of(Charge(usage, 123_456_789_012, 0, PROVIDER), PRICES))
+    assert orjson.loads(body) == {
         "input_tokens": 200,
         "output_tokens": 7,
         "cache_read_input_tokens": 1500,
         "cache_creation_input_tokens": 300,
-        "cost": "123.456789012",
+        "cost": 123.456789012,
+        "cost_details": {
+            "input": 0.00003,  # 200 x 0.15 / 1M
+            "cached_input": 0.0001125,  # 1500 x 0.075 / 1M
+            "cache_write": 0.000045,  # 300 x 0.15 / 1M
+            "output": 0.0000042,  # 7 x 0.60 / 1M
+            "markup": 0.00001917,  # 10 % of their sum
+            "price_point": PRICES.point,
+        },
     }
+    assert b'"cost":123.456789012,' in body

@@ -11,6 +11,7 @@ import pytest
 from gateway.dialects.openai import DONE, OpenAIFraming
 from gateway.dialects.sse import data_event, typed_event
 from tests.unit.dialect_payloads import MODEL, REQUEST_ID, events, expected, play
+from tests.unit.test_dialect_anthropic import DETAILS
 
 DIALECTS = Path(__file__).parents[2] / "gateway" / "dialects"
 
@@ -54,7 +55,8 @@ def test_the_final_usage_chunk_carries_the_cost_and_the_served_model():
             "prompt_tokens": 30,
             "completion_tokens": 25,
             "total_tokens": 55,
-            "cost": "0.000001234",
+            "cost": 0.000001234,
+            "cost_details": DETAILS,
             "prompt_tokens_details": {"cached_tokens": 16},
         },
     }
