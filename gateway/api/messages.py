@@ -7,8 +7,9 @@ other (to any provider), and the answer translated back: a message
 
 The key is checked first (no key, 401, whatever the body), then the whole
 Anthropic shape (`gateway.proxy.validation.messages`), and only then is anything
-translated. Errors are OpenAI-shaped, rendered by `ApiEndpoint` like every
-metered route's.
+translated. Errors are Anthropic-shaped (`GatewayError.anthropic_body`), and
+every answer names its id in Anthropic's `request-id` header besides
+`x-request-id`.
 """
 
 from __future__ import annotations
@@ -41,9 +42,8 @@ async def messages(core: Core, headers: Headers, raw: bytes) -> Reply:
             model=admitted.model.model_id,
             input_tokens=admitted.prompt_estimate,
         )
-        return MeteredStream(
-            core, admitted, stream, framing=framing, headers=cost_headers(admitted)
-        )
+        answer_headers = {**cost_headers(admitted), "request-id": admitted.request_id}
+        return MeteredStream(core, admitted, stream, framing=framing, headers=answer_headers)
     answered = await complete(core, admitted)
     settled = answered.settled
     reply = to_message(
@@ -56,4 +56,4 @@ async def messages(core: Core, headers: Headers, raw: bytes) -> Reply:
     return orjson.dumps(reply), cost_headers(admitted, settled)
 
 
-routes = [metered("/v1/messages", messages)]
+routes = [metered("/v1/messages", messages, dialect="anthropic")]

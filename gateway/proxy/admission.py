@@ -29,7 +29,7 @@ from gateway.errors import (
     spend_cap_reached,
     unavailable,
 )
-from gateway.observe import current
+from gateway.observe import CURRENT, current
 from gateway.proxy.admitted import Admitted
 from gateway.proxy.auth import authenticate
 from gateway.proxy.chain import Candidate, CandidateFor, build_chain, candidate_builder
@@ -129,12 +129,17 @@ async def _ask_classifier(
     core: Core, headers: Headers, model_id: str, messages: list[dict[str, Any]]
 ) -> str:
     """The router's classifier model, asked as a request of its own: the caller
-    pays for it at that model's price, on its own ledger row."""
+    pays for it at that model's price, on its own ledger row, under an id of its
+    own. The client's request keeps its record (its id, model and cost) to itself."""
     if preset_of(model_id) is not None:
         raise bad_request("The classifier model cannot itself be auto-routed.", param="model")
     body = {"model": model_id, "messages": messages, "max_tokens": 40, "temperature": 0}
-    admitted = await admit(core, headers, body)
-    answered = await complete(core, admitted)
+    token = CURRENT.set(None)
+    try:
+        admitted = await admit(core, headers, body)
+        answered = await complete(core, admitted)
+    finally:
+        CURRENT.reset(token)
     return "".join(message_texts(answered.result))
 
 
@@ -264,11 +269,13 @@ async def _admit(
         raise invalid_api_key("This API key belongs to no account.") from None
     except LedgerError as exc:
         raise store_unavailable(exc) from exc
-    request_id = core.request_ids.next()
     record = current()
-    if record is not None and not record.request_id:  # a classifier call keeps its own
-        record.request_id, record.key_prefix = request_id, key.prefix
+    if record is not None and record.request_id:  # minted as the request entered
+        request_id = record.request_id
+        record.key_prefix = key.prefix
         record.model, record.provider = first.model.model_id, first.provider.id
+    else:  # a request of the gateway's own (the router's classifier)
+        request_id = core.request_ids.next()
     return Admitted(
         request_id=request_id,
         key=key,
