@@ -64,7 +64,7 @@ async def admit(core: Core, headers: Headers, body: Mapping[str, Any]) -> Admitt
     choices = choices_of(body, "n")
     preset = preset_of(model_name)
     if preset is None:
-        model = _requested(core, model_name, "chat", key)
+        model = requested_model(core, model_name, "chat", key)
         await _can_pay(core, snapshot, key, user, model, choices * (max_tokens or 0))
         prompt_of = await chat_prompt_counter(core, body, messages)
         candidate = _candidates(core, snapshot, body, prompt_of, max_tokens, user, choices)
@@ -147,7 +147,7 @@ async def admit_embedding(core: Core, headers: Headers, body: Mapping[str, Any])
     """An embeddings request: its input is the whole prompt, and there is no output."""
     snapshot, key, user = await _caller(core, headers)
     model_name, inputs = validate_embedding(body)
-    model = _requested(core, model_name, "embedding", key)
+    model = requested_model(core, model_name, "embedding", key)
     await _can_pay(core, snapshot, key, user, model, 0)
     prompt_of = await _inputs_prompt(core, inputs)
     candidate = _candidates(core, snapshot, body, prompt_of, 0, user)
@@ -159,7 +159,7 @@ async def admit_completion(core: Core, headers: Headers, body: Mapping[str, Any]
     snapshot, key, user = await _caller(core, headers)
     model_name, prompts, max_tokens = validate_completion(body)
     choices = choices_of(body, "n", "best_of")
-    model = _requested(core, model_name, "completion", key)
+    model = requested_model(core, model_name, "completion", key)
     await _can_pay(core, snapshot, key, user, model, choices * max_tokens)
     prompt_of = await _inputs_prompt(core, prompts)
     candidate = _candidates(core, snapshot, body, prompt_of, max_tokens, user, choices)
@@ -212,7 +212,7 @@ async def _can_pay(
         raise insufficient_quota(usd(max(available, 0)), usd(floor))
 
 
-def _requested(core: Core, model_name: str, mode: str, key: ApiKey) -> ModelConfig:
+def requested_model(core: Core, model_name: str, mode: str, key: ApiKey) -> ModelConfig:
     """The model a request names, if it is active, serves this kind of request,
     and the key may use it."""
     if preset_of(model_name) is not None and mode != "chat":
