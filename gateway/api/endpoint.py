@@ -110,8 +110,10 @@ class ApiEndpoint:
             return await self._refuse(send, internal_error(), record.request_id)
         if isinstance(reply, tuple):
             payload, reply_headers = reply
-            tagged = {**reply_headers, **id_headers(record.request_id, self.dialect)}
-            await send_json(send, 200, payload, tagged)
+            # A metered answer's receipt names the id already; Anthropic's name it twice.
+            if self.dialect != "openai" or "x-request-id" not in reply_headers:
+                reply_headers = {**reply_headers, **id_headers(record.request_id, self.dialect)}
+            await send_json(send, 200, payload, reply_headers)
         else:  # a stream names its request id itself
             await reply(scope, receive, send)
         return 200
