@@ -178,3 +178,18 @@ def test_the_anthropic_routes_answer_other_methods_and_sizes_in_their_shape(gw: 
     assert too_large.status == 413 and too_large.error_code() == "request_too_large"
     assert json.loads(too_large.body)["error"]["type"] == "request_too_large"
     assert too_large.headers["request-id"] == too_large.headers["x-request-id"]
+
+
+def test_a_message_names_its_request_id_as_anthropic_does(gw: GatewayServer):
+    with sdk(gw) as client:
+        raw = client.messages.with_raw_response.create(model=MINI, max_tokens=5, messages=HI)  # type: ignore[arg-type]
+        message = raw.parse()
+        with client.messages.stream(model=MINI, max_tokens=5, messages=HI) as stream:  # type: ignore[arg-type]
+            streamed = stream.get_final_message()
+            stream_id = stream.response.headers["request-id"]
+    request_id = raw.headers["request-id"]
+    assert request_id == raw.headers["x-request-id"] == message._request_id
+    assert message.id == f"msg_{request_id}" and streamed.id == f"msg_{stream_id}"
+    assert stream_id == stream.response.headers["x-request-id"] != request_id
+    rows = {row["request_id"] for row in gw.charges()}
+    assert {request_id, stream_id} <= rows
