@@ -121,6 +121,15 @@ class FirestoreReports:
                 stats[key_id] = (spent, max(str(r["created_at"]) for r in charges))
         return stats
 
+    async def user_spend(self, user_id: str, since: list[str]) -> list[int]:
+        rows = await self._rows(FieldFilter("user_id", "==", user_id))
+        charges = [
+            (str(r.get("created_at", "")), int(r["amount_nano"]))
+            for r in rows
+            if r.get("kind") == "charge"
+        ]
+        return [-sum(amount for at, amount in charges if at >= start) for start in since]
+
     async def _collection(self, name: str) -> dict[str, dict[str, Any]]:
         try:
             docs = await asyncio.wait_for(self._db().collection(name).get(), timeout=60)

@@ -137,6 +137,10 @@ class Meter:
             return None
         return cap - await self._key_spent(key_id) - self._key_held.get(key_id, 0)
 
+    async def key_spent(self, key_id: str) -> tuple[int, int]:
+        """What a key has spent, and what its open holds reserve."""
+        return await self._key_spent(key_id), self._key_held.get(key_id, 0)
+
     async def _key_spent(self, key_id: str) -> int:
         spent = self._spent.get(key_id)
         if spent is None:

@@ -74,6 +74,10 @@ class Reports(Protocol):
 
     async def key_stats(self, key_ids: list[str]) -> dict[str, tuple[int, str | None]]: ...
 
+    async def user_spend(self, user_id: str, since: list[str]) -> list[int]:
+        """What the user was charged from each of `since` (ISO times) on."""
+        ...
+
     async def balances(self) -> dict[str, tuple[int, int, int]]: ...
 
     async def orphans(self) -> int: ...
@@ -179,6 +183,17 @@ class LedgerReports:
 
         def work(db: sqlite3.Connection) -> dict[str, tuple[int, str | None]]:
             return {row[0]: (int(row[1]), row[2]) for row in db.execute(sql, key_ids)}
+
+        return await self._read(work)
+
+    async def user_spend(self, user_id: str, since: list[str]) -> list[int]:
+        sql = (
+            "SELECT COALESCE(-SUM(amount_nano), 0) FROM ledger "
+            "WHERE user_id = ? AND created_at >= ? AND kind = 'charge'"
+        )
+
+        def work(db: sqlite3.Connection) -> list[int]:
+            return [int(db.execute(sql, (user_id, start)).fetchone()[0]) for start in since]
 
         return await self._read(work)
 

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +53,9 @@ class ConfigCache:
         retry_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         reach: Reachability | None = None,
+        names: Collection[str] = (),
     ) -> None:
+        self._names = frozenset(names)  # model names that are no model's id, such as "auto"
         self._store = store
         self._ttl = ttl_seconds
         self._retry = retry_seconds
@@ -94,7 +96,8 @@ class ConfigCache:
     def labels(self, model: str, provider: str) -> tuple[str, str]:
         """Bounded metric labels: names the snapshot knows, else "other" ("-" if none)."""
         snapshot = self.snapshot
-        model_label = model if model in snapshot.models else ("other" if model else "-")
+        known = model in snapshot.models or model in self._names
+        model_label = model if known else ("other" if model else "-")
         provider_label = (
             provider if provider in snapshot.providers else ("other" if provider else "-")
         )

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from billing.tokens import TokenCounter
-from gateway.api import generate, health, messages, openai, openapi
+from gateway.api import account, generate, health, messages, openai, openapi
 from gateway.api.admin import (
     cache,
     discovery,
@@ -58,6 +58,7 @@ def create_app(
             *openai.routes,
             *messages.routes,
             *generate.routes,
+            *account.routes,
             *cache.routes,
             *router.routes,
             *models.routes,

@@ -28,6 +28,7 @@ from billing.tokens import TokenCounter
 from config_store.cache import ConfigCache
 from config_store.defaults import BUILTIN_DEFAULTS
 from config_store.reachability import Reachability
+from gateway.autoroute.decision import PRESETS
 from gateway.autoroute.sticky import StickyRoutes
 from gateway.backends import make_ledger, make_reports, make_store
 from gateway.background import Supervisor
@@ -207,6 +208,7 @@ async def running(
         ttl_seconds=settings.cache_ttl_seconds,
         retry_seconds=settings.store_retry_seconds,
         reach=reach,
+        names=PRESETS,
     )
     meter = Meter(ledger)
     view = (

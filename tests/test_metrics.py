@@ -54,7 +54,10 @@ def test_counters_move_by_exactly_the_requests_made(
 
     labels = {"route": route, "model": MINI, "provider": "openai", "status": "200"}
     assert delta("gateway_requests_total", **labels) == 3
-    assert delta("gateway_requests_total", route=route, model="-", provider="-", status="404") == 1
+    # A model name the catalogue does not know is counted as "other": labels stay bounded.
+    assert (
+        delta("gateway_requests_total", route=route, model="other", provider="-", status="404") == 1
+    )
     assert delta("gateway_requests_total", route=route, model="-", provider="-", status="401") == 1
     assert delta("gateway_request_duration_seconds_count", route=route) == 5
     assert delta("gateway_upstream_duration_seconds_count", provider="openai") == 3
@@ -92,3 +95,32 @@ def test_one_json_log_line_per_request_without_secrets(
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "secret" not in text and gateway.demo_key not in text and "sk-fake" not in text
     assert refused.status_code == 401
+
+
+def test_a_refused_request_is_logged_and_counted_against_the_model_it_named(
+    gateway: GatewayServer, caplog: pytest.LogCaptureFixture
+):
+    poor = gateway.add_user("poor", balance_nano=0)
+    before = scrape(gateway)
+    with caplog.at_level(logging.INFO, logger="gateway.requests"):
+        assert chat(gateway, key=poor).status_code == 402
+        assert chat(gateway, model="auto", key=poor).status_code == 402
+        assert chat(gateway, model="no-such-model").status_code == 404
+    after = scrape(gateway)
+    route = "/v1/chat/completions"
+
+    def delta(**labels: str) -> float:
+        return value(after, "gateway_requests_total", route=route, **labels) - value(
+            before, "gateway_requests_total", route=route, **labels
+        )
+
+    assert delta(model=MINI, provider="openai", status="402") == 1
+    assert delta(model="auto", provider="-", status="402") == 1
+    assert delta(model="other", provider="-", status="404") == 1
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.requests"]
+    assert [(line["model"], line["provider"], line["status"], line["error"]) for line in lines] == [
+        (MINI, "openai", 402, "insufficient_quota"),
+        ("auto", None, 402, "insufficient_quota"),
+        ("no-such-model", None, 404, "model_not_found"),
+    ]
+    assert lines[0]["key_prefix"] == poor[:10]

@@ -50,6 +50,8 @@ CASES = [
     ("GET", "/health", None, None, 200, None),
     ("GET", "/v1/models", None, None, 200, None),
     ("GET", "/admin/users", "admin", None, 200, None),
+    ("GET", "/v1/account", "demo", None, 200, None),
+    ("GET", "/v1/account", None, None, 401, "invalid_api_key"),
     ("GET", "/admin/users", "wrong", None, 401, "invalid_api_key"),
     ("POST", "/v1/chat/completions", None, chat(), 401, "invalid_api_key"),
     ("POST", "/v1/chat/completions", "demo", chat("no-such-model"), 404, "model_not_found"),

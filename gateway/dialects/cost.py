@@ -13,13 +13,15 @@ written with its exact decimal digits (never through a binary float), and
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import orjson
 
 from billing.pricing import Prices, cost_parts, usd
 from billing.settlement import Charge
+
+_EXACT = Context(prec=100)  # more digits than any cost has: nothing is rounded
 
 
 def usd_number(nano: int) -> orjson.Fragment:
@@ -30,7 +32,7 @@ def usd_number(nano: int) -> orjson.Fragment:
 def exact_usd_number(nano: Decimal) -> orjson.Fragment:
     """Exact nano-USD (a Decimal, maybe fractional) as a JSON number in USD, with
     every digit it has and no exponent."""
-    text = format(nano.scaleb(-9).normalize(), "f")
+    text = format(nano.scaleb(-9, _EXACT).normalize(_EXACT), "f")
     return orjson.Fragment(text.encode())
 
 

@@ -47,6 +47,7 @@ _PROMPT_EXTRAS = ("tools", "functions", "response_format", "tool_choice")
 
 # The most choices (`n`) a request may ask for, as OpenAI allows.
 MAX_CHOICES = 128
+_LOGGED_NAME_LIMIT = 200  # characters of a requested model's name kept on its log line
 
 
 def choices_of(body: Mapping[str, Any], *names: str) -> int:
@@ -61,6 +62,7 @@ async def admit(core: Core, headers: Headers, body: Mapping[str, Any]) -> Admitt
     """A chat request, admitted or refused; `model: "auto"` (or a preset) is routed."""
     snapshot, key, user = await _caller(core, headers)
     model_name, messages, max_tokens, _ = validate_chat(body)
+    _name_on_record(model_name)
     choices = choices_of(body, "n")
     preset = preset_of(model_name)
     if preset is None:
@@ -147,6 +149,7 @@ async def admit_embedding(core: Core, headers: Headers, body: Mapping[str, Any])
     """An embeddings request: its input is the whole prompt, and there is no output."""
     snapshot, key, user = await _caller(core, headers)
     model_name, inputs = validate_embedding(body)
+    _name_on_record(model_name)
     model = requested_model(core, model_name, "embedding", key)
     await _can_pay(core, snapshot, key, user, model, 0)
     prompt_of = await _inputs_prompt(core, inputs)
@@ -158,6 +161,7 @@ async def admit_completion(core: Core, headers: Headers, body: Mapping[str, Any]
     """A legacy text completion: its prompts, and `max_tokens` (16 by default)."""
     snapshot, key, user = await _caller(core, headers)
     model_name, prompts, max_tokens = validate_completion(body)
+    _name_on_record(model_name)
     choices = choices_of(body, "n", "best_of")
     model = requested_model(core, model_name, "completion", key)
     await _can_pay(core, snapshot, key, user, model, choices * max_tokens)
@@ -166,10 +170,22 @@ async def admit_completion(core: Core, headers: Headers, body: Mapping[str, Any]
     return await _admit(core, key, user, build_chain(snapshot, model, candidate))
 
 
+def _name_on_record(model_name: str) -> None:
+    """The model asked for, on the request's log line and metrics from now on, so
+    that a refusal is counted against it (the metrics bound unknown names). The
+    model that serves it replaces it once admitted."""
+    record = current()
+    if record is not None and not record.model:
+        record.model = model_name[:_LOGGED_NAME_LIMIT]
+
+
 async def _caller(core: Core, headers: Headers) -> tuple[Snapshot, ApiKey, User]:
     await core.billable()  # no store, no ledger: nothing can be billed
     snapshot = core.cache.snapshot
     key, user = authenticate(headers, snapshot)
+    record = current()
+    if record is not None and not record.key_prefix:
+        record.key_prefix = key.prefix
     core.fresh()  # several instances: only on a fresh view of the balances
     return snapshot, key, user
 
@@ -224,6 +240,9 @@ def requested_model(core: Core, model_name: str, mode: str, key: ApiKey) -> Mode
     model = core.cache.model(model_name)
     if model is None or not model.is_active:
         raise model_not_found(model_name)
+    record = current()
+    if record is not None and not record.provider:
+        record.provider = model.provider
     if key.allowed_models and model_name not in key.allowed_models:
         raise model_not_allowed(model_name)
     if model.mode != mode:

@@ -15,6 +15,10 @@ def cost_headers(admitted: Admitted, settled: Settled | None = None) -> dict[str
         headers["x-gateway-route-complexity"] = classification.complexity
         headers["x-gateway-route-preset"] = admitted.route.preset
     if settled is not None:
-        headers["x-gateway-cost-usd"] = usd(settled.cost)
+        cost = usd(settled.cost)
+        headers["x-gateway-cost-usd"] = cost
+        # The litellm client takes this header's figure as the call's cost (rather
+        # than pricing the call itself from its own price list).
+        headers["x-litellm-response-cost"] = cost
         headers["x-gateway-balance-usd"] = usd(settled.balance)
     return headers
