@@ -1,7 +1,10 @@
 """The app factory: a Starlette app built from a Settings object, behind a
 pure-ASGI dispatcher that sends the metered POST routes straight to their
-endpoints (they answer their own errors and bound their own bodies), past
-Starlette's middleware and router, which every other request goes through."""
+endpoints (they answer their own errors and bound their own bodies, and mint
+their request's id), past Starlette's middleware and router, which every other
+request goes through: the dispatcher gives each of those an id too, notes it
+(and the dialect its errors speak) on the scope for the error handlers, and
+names it in the answer's headers."""
 
 from __future__ import annotations
 
@@ -29,13 +32,15 @@ from gateway.api.admin import (
 )
 from gateway.api.endpoint import ApiEndpoint
 from gateway.edge.request_body import BodyLimit
+from gateway.edge.tags import DIALECT, REQUEST_ID, Dialect, id_headers, sending_headers
 from gateway.errors import (
     GatewayError,
     handle_gateway_error,
     handle_http_exception,
     handle_unexpected,
 )
-from gateway.services import running
+from gateway.proxy.ids import RequestIds
+from gateway.services import Services, running
 from gateway.settings import Settings
 
 
@@ -89,12 +94,32 @@ class FastPaths:
     def __init__(self, app: Starlette, endpoints: Mapping[str, ApiEndpoint]) -> None:
         self.app = app
         self._endpoints = dict(endpoints)
+        # Whatever method reaches an Anthropic route is answered in Anthropic's shape.
+        self._anthropic = frozenset(p for p, e in endpoints.items() if e.dialect == "anthropic")
+        self._spare_ids = RequestIds()  # only before the lifespan has built the services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "POST":
             endpoint = self._endpoints.get(scope["path"])
             if endpoint is not None:
                 scope["app"] = self.app  # where the endpoint finds app.state
                 await endpoint(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+        services: Services | None = getattr(self.app.state, "services", None)
+        request_id = (services.request_ids if services else self._spare_ids).next()
+        dialect = self._dialect(scope)
+        scope[REQUEST_ID], scope[DIALECT] = request_id, dialect
+        headers = [(k.encode(), v.encode()) for k, v in id_headers(request_id, dialect).items()]
+        await self.app(scope, receive, sending_headers(send, headers))
+
+    def _dialect(self, scope: Scope) -> Dialect:
+        """Anthropic's on its routes, and on any /v1 route its SDK calls (the models)."""
+        path: str = scope["path"]
+        if path in self._anthropic:
+            return "anthropic"
+        if path.startswith("/v1/") and any(k == b"anthropic-version" for k, _ in scope["headers"]):
+            return "anthropic"
+        return "openai"

@@ -1,4 +1,5 @@
-"""One error type, and the one function that turns it into OpenAI-shaped JSON.
+"""One error type, and how it is written for the client: OpenAI-shaped JSON, or
+Anthropic's shape on the Anthropic routes (`render`).
 
     GatewayError(status, message, type, code, param)
       400 invalid_request_error   bad JSON, missing or wrong-typed fields,
@@ -24,6 +25,19 @@
 Errors a provider caused are `retryable`: before the first byte reaches the
 client, the gateway tries again or falls back to the next model.
 
+Every error body names the request's id as a top-level `request_id`.
+
+On the Anthropic routes the same catalogue is written as Anthropic writes its
+errors: `{"type": "error", "error": {"type", "message", "code", "param"},
+"request_id"}`, the error's type named by its status (ANTHROPIC_TYPES); the
+provider side being overloaded (a provider cooling down, no model the router
+could use now) is Anthropic's 529 overloaded_error there. A 503 whose cause is
+the gateway's own (store, ledger, a provider's configuration) stays 503.
+
+Failures that no retry would fix soon (a provider without credentials, or
+disabled) carry `x-should-retry: false`, which the openai and anthropic SDKs
+obey instead of retrying a 503.
+
 Foreign exceptions (aiohttp, sqlite, ...) are translated into GatewayError
 where they enter, `from exc` kept, so handlers only ever raise this type.
 """
@@ -38,7 +52,28 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.edge.tags import Dialect, dialect_of, request_id_of
+
 log = logging.getLogger("gateway.errors")
+
+# Anthropic's error types, by status; any other 4xx is invalid_request_error, 5xx api_error.
+ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+# Our codes that mean the provider side is overloaded for now: Anthropic's 529.
+OVERLOADED_CODES = frozenset({"provider_cooling_down", "no_route_available"})
+# Our codes that no retry fixes soon: the SDKs are told not to retry them.
+FINAL_CODES = frozenset({"provider_not_configured", "provider_unavailable"})
 
 
 class GatewayError(Exception):
@@ -61,23 +96,39 @@ class GatewayError(Exception):
         self.code = code
         self.param = param
         self.headers = dict(headers or {})
+        if code in FINAL_CODES:
+            self.headers.setdefault("x-should-retry", "false")
 
-    def body(self) -> dict[str, object]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
+    def body(self, request_id: str | None = None) -> dict[str, object]:
+        """OpenAI's shape."""
+        error = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+        if request_id is None:
+            return {"error": error}
+        return {"error": error, "request_id": request_id}
 
-    def response(self) -> Response:
+    @property
+    def anthropic_status(self) -> int:
+        return 529 if self.code in OVERLOADED_CODES else self.status
+
+    def anthropic_body(self, request_id: str | None) -> dict[str, object]:
+        """Anthropic's shape, keeping our code and param for the clients that read them."""
+        status = self.anthropic_status
+        kind = ANTHROPIC_TYPES.get(status) or (
+            "api_error" if status >= 500 else "invalid_request_error"
+        )
+        error = {"type": kind, "message": self.message, "code": self.code, "param": self.param}
+        return {"type": "error", "error": error, "request_id": request_id}
+
+    def render(self, dialect: Dialect, request_id: str | None) -> tuple[int, bytes]:
+        """The status and JSON body in the caller's dialect."""
+        if dialect == "anthropic":
+            return self.anthropic_status, orjson.dumps(self.anthropic_body(request_id))
+        return self.status, orjson.dumps(self.body(request_id))
+
+    def response(self, dialect: Dialect = "openai", request_id: str | None = None) -> Response:
+        status, payload = self.render(dialect, request_id)
         return Response(
-            orjson.dumps(self.body()),
-            status_code=self.status,
-            media_type="application/json",
-            headers=self.headers,
+            payload, status_code=status, media_type="application/json", headers=self.headers
         )
 
 
@@ -140,19 +191,31 @@ def upstream_error(message: str, status: int = 502, code: str = "upstream_error"
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
+def internal_error() -> GatewayError:
+    return GatewayError(
+        500, "The gateway hit an internal error.", type="internal_error", code="internal_error"
+    )
+
+
+def answer(request: Request, error: GatewayError) -> Response:
+    """`error` in the dialect and with the id noted on the request as it entered."""
+    scope = request.scope
+    return error.response(dialect_of(scope), request_id_of(scope))
+
+
 async def handle_gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    return exc.response()
+    return answer(request, exc)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return GatewayError(exc.status_code, str(exc.detail), code=code, headers=exc.headers).response()
+    return answer(
+        request, GatewayError(exc.status_code, str(exc.detail), code=code, headers=exc.headers)
+    )
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
-    return GatewayError(
-        500, "The gateway hit an internal error.", type="internal_error", code="internal_error"
-    ).response()
+    return answer(request, internal_error())

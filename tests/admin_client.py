@@ -71,7 +71,8 @@ def fingerprint(gw: GatewayServer) -> dict[str, list[tuple[Any, ...]]]:
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
     body = response.json()
-    assert set(body) == {"error"}, body
+    assert set(body) == {"error", "request_id"}, body
+    assert body["request_id"] == response.headers["x-request-id"]
     error: dict[str, Any] = body["error"]
     assert set(error) == {"message", "type", "param", "code"}
     return error

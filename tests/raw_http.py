@@ -18,7 +18,11 @@ class Answer:
         self.body = body
 
     def error_code(self) -> str:
-        return str(json.loads(self.body)["error"]["code"])
+        """The error's code; the body names the request id its header does."""
+        body = json.loads(self.body)
+        assert body["request_id"] == self.headers["x-request-id"], (body, self.headers)
+        assert body["request_id"].startswith("req_")
+        return str(body["error"]["code"])
 
 
 def read_answer(sock: socket.socket) -> Answer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 from starlette.routing import Route
 
 from gateway.api import openapi
@@ -45,3 +46,43 @@ def test_every_body_schema_exists():
     for schema in openapi.BODIES.values():
         assert schema in openapi.SCHEMAS
     assert all(isinstance(r, Route) for r in openapi.routes)
+
+
+def test_the_v1_answers_the_document_describes_have_its_fields(gateway: GatewayServer):
+    """The gateway's own /v1 answers name exactly the fields their schemas do."""
+    spec = Admin(gateway).ok(Admin(gateway).get("/admin/openapi.json"))
+    schemas = spec["components"]["schemas"]
+
+    def fits(answer: dict, schema: str | dict) -> None:
+        described = schemas[schema] if isinstance(schema, str) else schema
+        assert set(described["required"]) <= set(answer) <= set(described["properties"]), (
+            schema,
+            answer,
+        )
+
+    base, key = gateway.base_url, {"x-api-key": gateway.demo_key}
+    anthropic = {**key, "anthropic-version": "2023-06-01"}
+    listed = httpx.get(f"{base}/v1/models?all=true").json()
+    fits(listed, "ModelList")
+    for entry in listed["data"]:
+        fits(entry, "ModelEntry")
+    as_anthropic = httpx.get(f"{base}/v1/models?all=true", headers=anthropic).json()
+    fits(as_anthropic, "AnthropicModelList")
+    for entry in as_anthropic["data"]:
+        fits(entry, "AnthropicModel")
+    missing = httpx.get(f"{base}/v1/models/nope")
+    fits(missing.json(), "Error")
+    fits(missing.json()["error"], schemas["Error"]["properties"]["error"])
+    count = httpx.post(
+        f"{base}/v1/messages/count_tokens",
+        headers=key,
+        json={"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    fits(count.json(), "TokenCount")
+    refused = httpx.post(f"{base}/v1/messages/count_tokens", headers=key, json={"model": 5})
+    fits(refused.json(), "AnthropicError")
+    fits(refused.json()["error"], schemas["AnthropicError"]["properties"]["error"])
+    for path, methods in spec["paths"].items():
+        for operation in methods.values():
+            for answer in operation["responses"].values():
+                assert "x-request-id" in answer["headers"], (path, answer)

@@ -109,8 +109,8 @@ def test_defaults_serve_when_the_database_is_unreadable(
     assert stats["source"] == "defaults"
     assert stats["model_configs_count"] == 39
     assert "not a database" in stats["last_error"]
-    models = httpx.get(f"{gw.base_url}/v1/models").json()
-    assert len(models["data"]) == 39
+    models = httpx.get(f"{gw.base_url}/v1/models", params={"all": "true"}).json()
+    assert len(models["data"]) == 39 + 4  # the built-in catalogue, and the auto presets
     health = httpx.get(f"{gw.base_url}/health")
     assert health.status_code == 503 and health.json()["store"]["source"] == "defaults"
     response = httpx.post(

@@ -34,7 +34,8 @@ def assert_error(response: httpx.Response, status: int, code: str | None, etype:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert set(body) == {"error"}
+    assert set(body) == {"error", "request_id"}
+    assert body["request_id"] == response.headers["x-request-id"]
     assert set(body["error"]) == {"message", "type", "param", "code"}
     assert body["error"]["code"] == code
     assert body["error"]["type"] == etype

@@ -147,11 +147,20 @@ V1: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
 }
 
 
-def assert_openai_error(response: httpx.Response) -> None:
+ANTHROPIC_ROUTES = ("/v1/messages", "/v1/messages/count_tokens")
+
+
+def assert_error_body(response: httpx.Response) -> None:
+    """OpenAI's shape, or Anthropic's on its routes; either names the request's id."""
     body = response.json()
-    assert list(body) == ["error"], body
+    if response.request.url.path in ANTHROPIC_ROUTES:
+        assert list(body) == ["type", "error", "request_id"], body
+        assert body["type"] == "error"
+    else:
+        assert list(body) == ["error", "request_id"], body
+    assert body["request_id"] == response.headers["x-request-id"]
     error = body["error"]
-    assert set(error) == {"message", "type", "param", "code"}, error
+    assert set(error) - {"message", "type", "param", "code"} == set(), error
     assert isinstance(error["message"], str) and error["message"], error
     assert isinstance(error["type"], str) and error["type"], error
     assert error["param"] is None or isinstance(error["param"], str), error
@@ -161,7 +170,7 @@ def assert_openai_error(response: httpx.Response) -> None:
 def assert_answered(response: httpx.Response) -> None:
     assert response.status_code < 500, (response.status_code, response.text)
     if response.status_code >= 400:
-        assert_openai_error(response)
+        assert_error_body(response)
 
 
 def _start(data_dir: Path, counter: TokenCounter, env: dict[str, str]) -> GatewayServer:

@@ -91,6 +91,7 @@ def test_one_json_log_line_per_request_without_secrets(
     assert served["cost_usd"] == ok.headers["x-gateway-cost-usd"]
     assert served["prompt_tokens"] > 0 and served["latency_ms"] > 0
     assert (denied["status"], denied["error"], denied["model"]) == (401, "invalid_api_key", None)
+    assert denied["request_id"] == refused.headers["x-request-id"] != served["request_id"]
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "secret" not in text and gateway.demo_key not in text and "sk-fake" not in text
     assert refused.status_code == 401

@@ -300,7 +300,13 @@ def test_x_api_key_header_and_models_list(client: openai.OpenAI, gateway: Gatewa
     assert response.status_code == 200
     models = client.models.list()
     ids = [m.id for m in models.data]
-    assert len(ids) == 39 and MINI in ids and "mock-1" in ids and "claude-3-opus-20240229" in ids
+    assert (
+        MINI in ids
+        and "mock-1" in ids
+        and ids[-4:] == ["auto", "auto:cheap", "auto:balanced", "auto:best"]
+    )
+    # Only OpenAI's credentials are set: the 17 OpenAI models, the mock one, the presets.
+    assert len(ids) == 17 + 1 + 4 and "claude-3-opus-20240229" not in ids
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -53,9 +53,14 @@ def assert_refused(
     status: int = 400,
 ) -> None:
     assert response.status_code == status, response.text
-    error = response.json()["error"]
+    body = response.json()
+    assert body["request_id"] == response.headers["x-request-id"]
+    error = body["error"]
     assert set(error) == {"message", "type", "param", "code"}
-    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", param, code)
+    # Anthropic's routes name the error by its status, as Anthropic does.
+    anthropic = response.request.url.path.startswith("/v1/messages")
+    kind = "authentication_error" if anthropic and status == 401 else "invalid_request_error"
+    assert (error["type"], error["param"], error["code"]) == (kind, param, code)
     if param is not None:
         assert param in error["message"]
     untouched()

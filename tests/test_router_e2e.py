@@ -3,6 +3,8 @@ Routed as the simulation says, served, billed at the chosen model's price."""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -230,14 +232,18 @@ def test_the_ranked_list_is_the_fallback_chain(
 
 
 def test_a_classifier_model_decides_and_is_billed(
-    client: openai.OpenAI, gateway: GatewayServer, fake_openai: FakeOpenAI
+    client: openai.OpenAI,
+    gateway: GatewayServer,
+    fake_openai: FakeOpenAI,
+    caplog: pytest.LogCaptureFixture,
 ):
     classifier = "gpt-4.1-nano-2025-04-14"
     fake_openai.replies[classifier] = '{"category": "creative", "complexity": "complex"}'
     # A budget no loaded machine exceeds: this test is about the classifier deciding.
     patch = {"classifier": {"model": classifier, "timeout_ms": 60_000}}
     assert put_config(gateway, patch).status_code == 200
-    completion, headers = ask(client, "What is the capital of France?")
+    with caplog.at_level(logging.INFO, logger="gateway.requests"):
+        completion, headers = ask(client, "What is the capital of France?")
     assert headers["x-gateway-route-category"] == "creative"  # the model's answer, not "factual"
     assert headers["x-gateway-route-complexity"] == "complex"
     asked, served = fake_openai.requests
@@ -249,6 +255,11 @@ def test_a_classifier_model_decides_and_is_billed(
         [-cost_of(classifier, classify_usage), -cost_of(completion.model, serve_usage)]
     )
     assert gateway.balance() == START + sum(r["amount_nano"] for r in rows)
+    # The client's request keeps the id it entered with; the classifier's call has its own.
+    ids = {r["model_id"]: r["request_id"] for r in rows}
+    assert ids[completion.model] == headers["x-request-id"] != ids[classifier]
+    [line] = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.requests"]
+    assert (line["request_id"], line["model"]) == (headers["x-request-id"], completion.model)
 
 
 def test_a_slow_classifier_model_falls_back_to_the_local_classifier(

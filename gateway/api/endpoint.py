@@ -23,7 +23,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.edge.request_body import read_body
-from gateway.errors import GatewayError
+from gateway.edge.tags import DIALECT, REQUEST_ID, Dialect, id_headers
+from gateway.errors import GatewayError, internal_error
 from gateway.observe import CURRENT, RequestRecord, request_log
 from gateway.proxy.auth import authenticate
 from gateway.proxy.core import Core
@@ -32,11 +33,6 @@ from gateway.services import Services
 Reply = tuple[bytes, Mapping[str, str]] | ASGIApp
 Handler = Callable[[Core, Headers, bytes], Awaitable[Reply]]
 _JSON = (b"content-type", b"application/json")
-_INTERNAL = orjson.dumps(
-    GatewayError(
-        500, "The gateway hit an internal error.", type="internal_error", code="internal_error"
-    ).body()
-)
 log = logging.getLogger("gateway.errors")
 
 
@@ -69,19 +65,22 @@ def services_of(request: Request) -> Services:
     return services
 
 
-def metered(path: str, handler: Handler) -> Route:
+def metered(path: str, handler: Handler, *, dialect: Dialect = "openai") -> Route:
     """A metered POST route: its endpoint answers in plain ASGI (see ApiEndpoint)."""
-    return Route(path, ApiEndpoint(path, handler), methods=["POST"])
+    return Route(path, ApiEndpoint(path, handler, dialect), methods=["POST"])
 
 
 class ApiEndpoint:
-    def __init__(self, route: str, handler: Handler) -> None:
+    def __init__(self, route: str, handler: Handler, dialect: Dialect = "openai") -> None:
         self.route = route  # the path template, the metrics' label
+        self.dialect = dialect  # how its errors are written
         self._handler = handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         services: Services = scope["app"].state.services
-        record = RequestRecord(self.route)
+        record = RequestRecord(self.route, request_id=services.request_ids.next())
+        # For the edge, should the body time out while this endpoint reads it.
+        scope[REQUEST_ID], scope[DIALECT] = record.request_id, self.dialect
         token = CURRENT.set(record)
         try:
             record.status = await self._answer(services, scope, receive, send, record)
@@ -104,15 +103,23 @@ class ApiEndpoint:
             return 499  # nobody is left to answer
         except GatewayError as exc:
             record.error_code = exc.code
-            await send_json(send, exc.status, orjson.dumps(exc.body()), exc.headers)
-            return exc.status
+            return await self._refuse(send, exc, record.request_id)
         except Exception as exc:  # nothing was sent yet: answer 500, never a traceback
             log.error("unhandled %s on %s", type(exc).__name__, scope["path"], exc_info=exc)
             record.error_code = "internal_error"
-            await send_json(send, 500, _INTERNAL, {})
-            return 500
+            return await self._refuse(send, internal_error(), record.request_id)
         if isinstance(reply, tuple):
-            await send_json(send, 200, *reply)
-        else:
+            payload, reply_headers = reply
+            # A metered answer's receipt names the id already; Anthropic's name it twice.
+            if self.dialect != "openai" or "x-request-id" not in reply_headers:
+                reply_headers = {**reply_headers, **id_headers(record.request_id, self.dialect)}
+            await send_json(send, 200, payload, reply_headers)
+        else:  # a stream names its request id itself
             await reply(scope, receive, send)
         return 200
+
+    async def _refuse(self, send: Send, error: GatewayError, request_id: str) -> int:
+        status, payload = error.render(self.dialect, request_id)
+        headers = {**error.headers, **id_headers(request_id, self.dialect)}
+        await send_json(send, status, payload, headers)
+        return status

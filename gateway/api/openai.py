@@ -1,4 +1,5 @@
-"""The OpenAI-compatible routes: /v1/chat/completions, /v1/embeddings, /v1/models."""
+"""The OpenAI-compatible routes: /v1/chat/completions, /v1/completions,
+/v1/embeddings, and the models (`gateway.api.model_list`)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,9 @@ from typing import Any
 
 import orjson
 from starlette.datastructures import Headers
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from gateway.api.endpoint import JSON, Reply, metered, services_of
+from gateway.api import model_list
+from gateway.api.endpoint import Reply, metered
 from gateway.dialects.cost import cost_fields
 from gateway.dialects.openai import OpenAIFraming, usage_body
 from gateway.proxy.admission import admit, admit_completion, admit_embedding
@@ -51,21 +50,6 @@ async def chat_completions(core: Core, headers: Headers, raw: bytes) -> Reply:
         )
     answered = await complete(core, admitted)
     return _with_usage(answered), cost_headers(admitted, answered.settled)
-
-
-async def list_models(request: Request) -> Response:
-    snapshot = services_of(request).cache.snapshot
-    data = [
-        {
-            "id": model.model_id,
-            "object": "model",
-            "created": int(model.created_at.timestamp()),
-            "owned_by": model.provider,
-            "context_window": model.context_window_size,
-        }
-        for model in snapshot.active_models
-    ]
-    return JSON({"object": "list", "data": data})
 
 
 async def embeddings(core: Core, headers: Headers, raw: bytes) -> Reply:
@@ -110,5 +94,5 @@ routes = [
     metered("/v1/chat/completions", chat_completions),
     metered("/v1/completions", completions),
     metered("/v1/embeddings", embeddings),
-    Route("/v1/models", list_models, methods=["GET"]),
+    *model_list.routes,
 ]

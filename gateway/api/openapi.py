@@ -1,6 +1,7 @@
 """GET /admin/openapi.json: the admin API described as OpenAPI 3.1, built from
 the app's own routes (so no route goes undocumented) and the request schemas
-below."""
+below; with the /v1 routes whose answers are the gateway's own
+(`gateway.api.openapi_v1`). Every answer names its request id in `x-request-id`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from config_store.documents import MODES, PROVIDER_KINDS, TOKENIZERS
+from gateway.api import openapi_v1
 from gateway.api.admin.changes import admin_services
 from gateway.api.endpoint import JSON
 
@@ -91,10 +93,12 @@ SCHEMAS: dict[str, Any] = {
                     "code": {"type": ["string", "null"]},
                 },
                 ("message", "type", "param", "code"),
-            )
+            ),
+            "request_id": {"type": "string", "description": "as in the x-request-id header"},
         },
-        "required": ["error"],
+        "required": ["error", "request_id"],
     },
+    **openapi_v1.SCHEMAS,
     "Model": _object(
         _MODEL_PROPERTIES,
         (
@@ -176,7 +180,10 @@ BODIES: dict[tuple[str, str], str] = {
     ("PUT", "/admin/router/profiles/{model}"): "Profile",
     ("POST", "/admin/router/simulate"): "ChatRequest",
 }
-_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_ERROR = {
+    "headers": openapi_v1.REQUEST_ID_HEADER,
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
 
@@ -201,7 +208,7 @@ def document(routes: list[Any]) -> dict[str, Any]:
                     for name in _PARAM.findall(route.path)
                 ],
                 "responses": {
-                    "200": {"description": "OK"},
+                    "200": {"description": "OK", "headers": openapi_v1.REQUEST_ID_HEADER},
                     "400": {"description": "invalid input; nothing written", **_ERROR},
                     "401": {"description": "no or wrong admin key", **_ERROR},
                     "404": {"description": "not found", **_ERROR},
@@ -219,10 +226,13 @@ def document(routes: list[Any]) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "LLM gateway admin API", "version": "1"},
         "security": [{"adminKey": []}],
-        "paths": paths,
+        "paths": {**paths, **openapi_v1.PATHS},
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"adminKey": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "adminKey": {"type": "http", "scheme": "bearer"},
+                **openapi_v1.SECURITY_SCHEMES,
+            },
         },
     }
 

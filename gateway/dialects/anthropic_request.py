@@ -10,7 +10,8 @@ import orjson
 
 
 def to_chat(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A validated Anthropic Messages request as an OpenAI chat request."""
+    """A validated Anthropic Messages request as an OpenAI chat request (a
+    token-counting request, which has no `max_tokens`, too)."""
     messages: list[dict[str, Any]] = []
     if body.get("system"):
         messages.append({"role": "system", "content": _text(body["system"])})
@@ -21,12 +22,8 @@ def to_chat(body: Mapping[str, Any]) -> dict[str, Any]:
             messages.append(_assistant_turn(blocks))
         else:
             messages.extend(_user_turn(blocks))
-    chat: dict[str, Any] = {
-        "model": body["model"],
-        "messages": messages,
-        "max_tokens": body["max_tokens"],
-    }
-    for name in ("temperature", "top_p", "stream"):
+    chat: dict[str, Any] = {"model": body["model"], "messages": messages}
+    for name in ("max_tokens", "temperature", "top_p", "stream"):
         if body.get(name) is not None:
             chat[name] = body[name]
     if body.get("stop_sequences"):

@@ -23,6 +23,7 @@ class AnthropicFraming:
     """Fed the internal chunks one at a time; returns the events to send for each."""
 
     def __init__(self, *, request_id: str, model: str, input_tokens: int) -> None:
+        self._request_id = request_id
         self._id = message_id(request_id)
         self._model = model
         self._input_tokens = input_tokens  # our estimate: the provider reports at the end
@@ -60,7 +61,9 @@ class AnthropicFraming:
         return out + typed_event("message_stop", {})
 
     def failed(self, error: GatewayError) -> bytes:
-        return typed_event("error", {"error": {"type": "api_error", "message": error.message}})
+        """The same body as an error answered before the stream began."""
+        body = error.anthropic_body(self._request_id)
+        return typed_event("error", {"error": body["error"], "request_id": body["request_id"]})
 
     def _start(self) -> bytes:
         """`message_start`, before anything else and only once."""

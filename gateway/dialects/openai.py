@@ -52,7 +52,7 @@ class OpenAIFraming:
         return data_event(final) + DONE
 
     def failed(self, error: GatewayError) -> bytes:
-        return data_event(error.body())
+        return data_event(error.body(self._request_id))
 
 
 def usage_body(charge: Charge, prices: Prices) -> dict[str, Any]:

@@ -23,12 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from gateway.edge.tags import Dialect, dialect_of, id_headers, request_id_of
 from gateway.errors import GatewayError
+from gateway.proxy.ids import RequestIds
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,26 +92,27 @@ class ConnectionGuard:
         self._waiting.pop(connection, None)
 
 
-def raw_error(status: int, message: str, code: str, type: str = "invalid_request_error") -> bytes:
-    """A whole HTTP/1.1 answer with an OpenAI-shaped error, closing the connection:
-    for the protocol to write where no ASGI cycle can answer."""
-    body = orjson.dumps(GatewayError(status, message, type=type, code=code).body())
+def raw_error(
+    status: int,
+    message: str,
+    code: str,
+    request_id: str,
+    *,
+    type: str = "invalid_request_error",
+    dialect: Dialect = "openai",
+) -> bytes:
+    """A whole HTTP/1.1 answer with an error (OpenAI-shaped unless the request is
+    known to be Anthropic's), closing the connection: for the protocol to write
+    where no ASGI cycle can answer."""
+    error = GatewayError(status, message, type=type, code=code)
+    status, body = error.render(dialect, request_id)
     phrase = http.HTTPStatus(status).phrase
+    ids = "".join(f"{name}: {value}\r\n" for name, value in id_headers(request_id, dialect).items())
     head = (
         f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        f"content-length: {len(body)}\r\n{ids}connection: close\r\n\r\n"
     )
     return head.encode() + body
-
-
-TOO_MANY_CONNECTIONS = raw_error(
-    503,
-    "The gateway has as many open connections as it can hold; try again shortly.",
-    "too_many_connections",
-    type="service_unavailable",
-)
-NOT_HTTP = raw_error(400, "The request is not valid HTTP/1.1.", "invalid_http_request")
-REQUEST_TIMEOUT = raw_error(408, "The request body did not arrive in time.", "request_timeout")
 
 
 class GatewayConfig(Config):
@@ -120,6 +122,9 @@ class GatewayConfig(Config):
         super().__init__(app, **kw)
         self.limits = limits
         self.guard = guard
+        # The ids of the answers the protocol writes itself (unique beside the
+        # app's: each generator has a random part of its own).
+        self.request_ids = RequestIds()
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -134,12 +139,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         assert isinstance(config, GatewayConfig)
         self._limits = config.limits
         self._guard = config.guard
-        self._too_large = raw_error(
-            431,
-            f"The request line and headers are larger than the gateway accepts "
-            f"({self._limits.max_header_bytes} bytes).",
-            "request_header_fields_too_large",
-        )
+        self._ids = config.request_ids
         # False from a head's end to its message's end (the body); True otherwise,
         # when whatever arrives belongs to a head and counts against its limit.
         self._reading_head = True
@@ -151,7 +151,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if not self._guard.admit(self):
-            transport.write(TOO_MANY_CONNECTIONS)
+            transport.write(
+                raw_error(
+                    503,
+                    "The gateway has as many open connections as it can hold; try again shortly.",
+                    "too_many_connections",
+                    self._ids.next(),
+                    type="service_unavailable",
+                )
+            )
             transport.close()
             return
         self._start_waiting()
@@ -191,14 +199,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # uvicorn's own answer is plain text; every error of the gateway is OpenAI-shaped.
         self._disarm()
         self._guard.closed(self)
-        self.transport.write(NOT_HTTP)
+        self.transport.write(
+            raw_error(
+                400, "The request is not valid HTTP/1.1.", "invalid_http_request", self._ids.next()
+            )
+        )
         self.transport.close()
 
     def _refuse_head(self) -> None:
         self._disarm()
         self._guard.closed(self)
         if self.cycle is None or self.cycle.response_complete:
-            self.transport.write(self._too_large)
+            message = (
+                "The request line and headers are larger than the gateway accepts "
+                f"({self._limits.max_header_bytes} bytes)."
+            )
+            code = "request_header_fields_too_large"
+            self.transport.write(raw_error(431, message, code, self._ids.next()))
             self.transport.close()
         else:  # a pipelined head while an answer is still going out: no clean way to say so
             self.transport.abort()
@@ -256,7 +273,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None:
             if not cycle.response_started:
-                self.transport.write(REQUEST_TIMEOUT)
+                # The request is in the app already: its answer keeps its id and dialect.
+                scope = cycle.scope
+                request_id = request_id_of(scope) or self._ids.next()
+                message, dialect = "The request body did not arrive in time.", dialect_of(scope)
+                answer = raw_error(408, message, "request_timeout", request_id, dialect=dialect)
+                self.transport.write(answer)
             # What the app still sends or reads now goes nowhere: the client is gone.
             cycle.disconnected = True
             cycle.message_event.set()

@@ -14,6 +14,7 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.edge.tags import dialect_of, request_id_of
 from gateway.errors import GatewayError
 
 
@@ -74,7 +75,8 @@ class BodyLimit:
             return
         declared = declared_length(Headers(scope=scope))
         if declared is not None and declared > self.max_bytes:
-            await request_too_large(self.max_bytes).response()(scope, receive, send)
+            refusal = request_too_large(self.max_bytes)
+            await refusal.response(dialect_of(scope), request_id_of(scope))(scope, receive, send)
             return
         limit = self.max_bytes
         received = 0

@@ -29,7 +29,7 @@ from gateway.errors import (
     spend_cap_reached,
     unavailable,
 )
-from gateway.observe import current
+from gateway.observe import CURRENT, current
 from gateway.proxy.admitted import Admitted
 from gateway.proxy.auth import authenticate
 from gateway.proxy.chain import Candidate, CandidateFor, build_chain, candidate_builder
@@ -66,7 +66,7 @@ async def admit(core: Core, headers: Headers, body: Mapping[str, Any]) -> Admitt
     choices = choices_of(body, "n")
     preset = preset_of(model_name)
     if preset is None:
-        model = _requested(core, model_name, "chat", key)
+        model = requested_model(core, model_name, "chat", key)
         await _can_pay(core, snapshot, key, user, model, choices * (max_tokens or 0))
         prompt_of = await chat_prompt_counter(core, body, messages)
         candidate = _candidates(core, snapshot, body, prompt_of, max_tokens, user, choices)
@@ -131,12 +131,17 @@ async def _ask_classifier(
     core: Core, headers: Headers, model_id: str, messages: list[dict[str, Any]]
 ) -> str:
     """The router's classifier model, asked as a request of its own: the caller
-    pays for it at that model's price, on its own ledger row."""
+    pays for it at that model's price, on its own ledger row, under an id of its
+    own. The client's request keeps its record (its id, model and cost) to itself."""
     if preset_of(model_id) is not None:
         raise bad_request("The classifier model cannot itself be auto-routed.", param="model")
     body = {"model": model_id, "messages": messages, "max_tokens": 40, "temperature": 0}
-    admitted = await admit(core, headers, body)
-    answered = await complete(core, admitted)
+    token = CURRENT.set(None)
+    try:
+        admitted = await admit(core, headers, body)
+        answered = await complete(core, admitted)
+    finally:
+        CURRENT.reset(token)
     return "".join(message_texts(answered.result))
 
 
@@ -145,7 +150,7 @@ async def admit_embedding(core: Core, headers: Headers, body: Mapping[str, Any])
     snapshot, key, user = await _caller(core, headers)
     model_name, inputs = validate_embedding(body)
     _name_on_record(model_name)
-    model = _requested(core, model_name, "embedding", key)
+    model = requested_model(core, model_name, "embedding", key)
     await _can_pay(core, snapshot, key, user, model, 0)
     prompt_of = await _inputs_prompt(core, inputs)
     candidate = _candidates(core, snapshot, body, prompt_of, 0, user)
@@ -158,7 +163,7 @@ async def admit_completion(core: Core, headers: Headers, body: Mapping[str, Any]
     model_name, prompts, max_tokens = validate_completion(body)
     _name_on_record(model_name)
     choices = choices_of(body, "n", "best_of")
-    model = _requested(core, model_name, "completion", key)
+    model = requested_model(core, model_name, "completion", key)
     await _can_pay(core, snapshot, key, user, model, choices * max_tokens)
     prompt_of = await _inputs_prompt(core, prompts)
     candidate = _candidates(core, snapshot, body, prompt_of, max_tokens, user, choices)
@@ -223,7 +228,7 @@ async def _can_pay(
         raise insufficient_quota(usd(max(available, 0)), usd(floor))
 
 
-def _requested(core: Core, model_name: str, mode: str, key: ApiKey) -> ModelConfig:
+def requested_model(core: Core, model_name: str, mode: str, key: ApiKey) -> ModelConfig:
     """The model a request names, if it is active, serves this kind of request,
     and the key may use it."""
     if preset_of(model_name) is not None and mode != "chat":
@@ -283,11 +288,13 @@ async def _admit(
         raise invalid_api_key("This API key belongs to no account.") from None
     except LedgerError as exc:
         raise store_unavailable(exc) from exc
-    request_id = core.request_ids.next()
     record = current()
-    if record is not None and not record.request_id:  # a classifier call keeps its own
-        record.request_id, record.key_prefix = request_id, key.prefix
+    if record is not None and record.request_id:  # minted as the request entered
+        request_id = record.request_id
+        record.key_prefix = key.prefix
         record.model, record.provider = first.model.model_id, first.provider.id
+    else:  # a request of the gateway's own (the router's classifier)
+        request_id = core.request_ids.next()
     return Admitted(
         request_id=request_id,
         key=key,

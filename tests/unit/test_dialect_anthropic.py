@@ -134,15 +134,25 @@ def test_a_cut_stream_ends_with_an_error_event_and_no_stop():
         "error": {
             "type": "api_error",
             "message": "The provider's stream ended before it was complete.",
+            "code": "upstream_error",
+            "param": None,
         },
+        "request_id": REQUEST_ID,
     }
 
 
 def test_a_failure_before_any_chunk_is_an_error_event_alone():
     sent = events(framing().failed(upstream_error("No answer.")))
-    assert sent == [
-        ("error", {"type": "error", "error": {"type": "api_error", "message": "No answer."}})
-    ]
+    error = {"type": "api_error", "message": "No answer.", "code": "upstream_error", "param": None}
+    assert sent == [("error", {"type": "error", "error": error, "request_id": REQUEST_ID})]
+
+
+def test_a_stream_error_has_the_shape_of_an_answered_error():
+    refusal = upstream_error("The provider did not answer in time.", 504, "upstream_timeout")
+    [(name, data)] = events(framing().failed(refusal))
+    assert name == "error"
+    assert data == refusal.anthropic_body(REQUEST_ID)
+    assert data["error"]["type"] == "timeout_error"
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,8 @@ def test_a_cut_stream_ends_with_the_error_and_no_done():
                     "type": "upstream_error",
                     "param": None,
                     "code": "upstream_error",
-                }
+                },
+                "request_id": REQUEST_ID,
             },
         )
     ]

@@ -10,13 +10,14 @@ from gateway.proxy.validation.body import (
     validate_embedding,
 )
 from gateway.proxy.validation.chat import validate_chat
-from gateway.proxy.validation.messages import validate_messages
+from gateway.proxy.validation.messages import validate_count_tokens, validate_messages
 
 __all__ = [
     "COMPLETION_DEFAULT_MAX_TOKENS",
     "parse_body",
     "validate_chat",
     "validate_completion",
+    "validate_count_tokens",
     "validate_embedding",
     "validate_messages",
 ]

@@ -45,6 +45,24 @@ def validate_messages(body: Obj) -> None:
     if body.get("max_tokens") is None:
         raise invalid("max_tokens", "Missing required parameter: 'max_tokens'.", "missing")
     integer(body, "max_tokens", "", 1)
+    _prompt(body)
+    strings(body, "stop_sequences", most=MAX_STOP)
+    number(body, "temperature", "", 0, 1)
+    number(body, "top_p", "", 0, 1)
+    integer(body, "top_k", "", 0)
+    mapping(body, "metadata")
+    boolean(body, "stream")
+
+
+def validate_count_tokens(body: Obj) -> None:
+    """A token-counting request (POST /v1/messages/count_tokens): the prompt of a
+    Messages request, and nothing about its answer (`thinking` is ignored)."""
+    model_name(body)
+    _prompt(body)
+
+
+def _prompt(body: Obj) -> None:
+    """The messages, the system prompt and the tools."""
     for index, message in enumerate(required_array(body, "messages", nonempty=True)):
         _message(message, f"messages[{index}]")
     if not isinstance(body.get("system"), str):
@@ -56,12 +74,6 @@ def validate_messages(body: Obj) -> None:
         string(tool, "description", where)
         required_mapping(tool, "input_schema", where)
     _tool_choice(body)
-    strings(body, "stop_sequences", most=MAX_STOP)
-    number(body, "temperature", "", 0, 1)
-    number(body, "top_p", "", 0, 1)
-    integer(body, "top_k", "", 0)
-    mapping(body, "metadata")
-    boolean(body, "stream")
 
 
 def _message(message: Any, where: str) -> None:
