@@ -112,7 +112,7 @@ def test_a_tool_call_and_its_output_make_a_second_turn(
                 "arguments": calls[0].arguments,
             },
             {"type": "function_call_output", "call_id": calls[0].call_id, "output": "sunny"},
-        ],  # fmt: skip
+        ],
     )
     sent = fake_openai.requests[-1]["json"]["messages"]
     assert sent[1]["tool_calls"][0]["id"] == calls[0].call_id
