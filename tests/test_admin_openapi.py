@@ -82,6 +82,10 @@ def test_the_v1_answers_the_document_describes_have_its_fields(gateway: GatewayS
     refused = httpx.post(f"{base}/v1/messages/count_tokens", headers=key, json={"model": 5})
     fits(refused.json(), "AnthropicError")
     fits(refused.json()["error"], schemas["AnthropicError"]["properties"]["error"])
+    account = httpx.get(f"{base}/v1/account", headers=key).json()
+    fits(account, "Account")
+    for part in ("user", "spend", "key"):
+        fits(account[part], schemas["Account"]["properties"][part])
     for path, methods in spec["paths"].items():
         for operation in methods.values():
             for answer in operation["responses"].values():

@@ -32,7 +32,52 @@ _ERROR_FIELDS = {
     "code": _NULLABLE_STRING,
 }
 
+_USD = {"type": "string", "description": "exact USD, nine decimal places"}
+_USD_OR_NULL = {"type": ["string", "null"], "description": "exact USD; null without a cap"}
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
 SCHEMAS: dict[str, Any] = {
+    "Account": _object(
+        {
+            "object": {"const": "account"},
+            "user": _object(
+                {
+                    "id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "tier_id": {"type": "string"},
+                }
+            ),
+            "balance_usd": _USD,
+            "held_usd": _USD,
+            "available_usd": _USD,
+            "spend": _object(
+                {
+                    "today_usd": _USD,
+                    "this_month_usd": _USD,
+                    "day_started_at": {"type": "string", "format": "date-time"},
+                    "month_started_at": {"type": "string", "format": "date-time"},
+                }
+            ),
+            "key": _object(
+                {
+                    "id": {"type": "string"},
+                    "prefix": {"type": "string"},
+                    "name": {"type": "string"},
+                    "rpm": {"type": "integer"},
+                    "tpm": {"type": "integer"},
+                    "allowed_models": {"type": "array", "items": {"type": "string"}},
+                    "spend_cap_usd": _USD_OR_NULL,
+                    "spent_usd": _USD,
+                    "held_usd": _USD_OR_NULL,
+                    "spend_left_usd": _USD_OR_NULL,
+                }
+            ),
+        }
+    ),
     "AnthropicError": {
         "type": "object",
         "description": "An error on /v1/messages and /v1/messages/count_tokens, and on any "
@@ -142,6 +187,20 @@ _GATEWAY_KEY: list[dict[str, list[str]]] = [
 ]  # the listings take a key but need none
 
 PATHS: dict[str, Any] = {
+    "/v1/account": {
+        "get": {
+            "operationId": "account",
+            "summary": "The calling key's own account: balance, open holds, spend today and "
+            "this month (UTC), and the key's limits",
+            "security": [{"gatewayKey": []}],
+            "responses": {
+                "200": _answer("OK", "Account"),
+                "401": _answer("invalid_api_key", "Error"),
+                "429": _answer("rate_limit_exceeded: the key's requests per minute", "Error"),
+                "503": _answer("ledger_unavailable", "Error"),
+            },
+        }
+    },
     "/v1/models": {
         "get": {
             "operationId": "list_models",
