@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from billing.tokens import TokenCounter
-from gateway.api import account, generate, health, messages, openai, openapi
+from gateway.api import account, generate, health, messages, openai, openapi, responses
 from gateway.api.admin import (
     cache,
     discovery,
@@ -57,6 +57,7 @@ def create_app(
         routes=[
             *openai.routes,
             *messages.routes,
+            *responses.routes,
             *generate.routes,
             *account.routes,
             *cache.routes,
