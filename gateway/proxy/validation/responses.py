@@ -77,7 +77,7 @@ CARRIED = frozenset(
 # Taken and checked, with nothing to do: the gateway stores nothing and truncates nothing.
 IGNORED = frozenset({"store", "include", "truncation", "stream_options", "background"})
 NOT_KEPT = (
-    "The gateway does not keep responses, so it cannot continue one: "
+    "the gateway does not keep responses, so it cannot continue one: "
     "send the whole conversation in 'input' instead."
 )
 
@@ -118,18 +118,18 @@ def _stateless(body: Obj) -> None:
     """Refuse what only a gateway that keeps responses could do."""
     for name in ("previous_response_id", "conversation"):
         if body.get(name) is not None:
-            raise unsupported(name, NOT_KEPT)
+            raise unsupported(name, f"'{name}' cannot be served: {NOT_KEPT}")
     if boolean(body, "background"):
         raise unsupported(
             "background",
-            "The gateway does not keep responses, so it cannot run one in the background: "
-            "leave 'background' out, or stream the response.",
+            "'background' cannot be served: the gateway does not keep responses, so it cannot "
+            "run one in the background. Leave 'background' out, or stream the response.",
         )
     if boolean(body, "store"):
         raise unsupported(
             "store",
-            "The gateway does not keep responses: send 'store': false (or leave it out), "
-            "and send the whole conversation in 'input' on every turn.",
+            "'store' cannot be true: the gateway does not keep responses. Send 'store': false "
+            "(or leave it out), and the whole conversation in 'input' on every turn.",
         )
 
 
@@ -147,7 +147,10 @@ def _item(item: Any, where: str) -> None:
     item = element(item, where)
     kind = string(item, "type", where) or "message"  # a message may leave its type out
     if kind == "item_reference":
-        raise unsupported(path(where, "type"), NOT_KEPT)
+        raise unsupported(
+            path(where, "type"),
+            f"'{where}' refers to a stored item, and the gateway keeps none: send the item itself.",
+        )
     if kind not in ITEMS:
         at = path(where, "type")
         raise invalid(
@@ -230,7 +233,7 @@ def _tools(body: Obj) -> set[str]:
             raise invalid(
                 at,
                 f"'{at}': '{kind}' tools are not supported; the gateway takes function tools "
-                "only (the model's provider runs no tools for it).",
+                "only, which your code runs.",
                 "invalid_value",
             )
         names.add(required_string(tool, "name", where, nonempty=True))
