@@ -13,6 +13,8 @@ import openai
 import pytest
 from pydantic import BaseModel
 
+from gateway.proxy.validation.responses import CARRIED, IGNORED
+from tests.admin_client import Admin
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
@@ -410,3 +412,19 @@ def test_langchain_invokes_and_streams_through_responses(
     rows = gateway.charges()
     assert len(rows) == 2
     assert gateway.balance() == START + sum(row["amount_nano"] for row in rows)
+
+
+def test_the_openapi_document_describes_the_routes_and_the_answer(
+    client: openai.OpenAI, gateway: GatewayServer, fake_openai: FakeOpenAI
+):
+    spec = Admin(gateway).ok(Admin(gateway).get("/admin/openapi.json"))
+    schemas = spec["components"]["schemas"]
+    assert spec["paths"]["/v1/responses"]["post"]["operationId"] == "create_response"
+    assert set(spec["paths"]["/v1/responses/{response_id}"]) == {"get", "delete"}
+    # The request schema names exactly the fields the gateway takes.
+    assert set(schemas["ResponsesRequest"]["properties"]) == CARRIED | IGNORED
+    raw = client.responses.with_raw_response.create(model=MINI, input="describe me")
+    answer = raw.http_response.json()
+    for value, name in ((answer, "ResponseObject"), (answer["usage"], "ResponseUsage")):
+        schema = schemas[name]
+        assert set(schema["required"]) <= set(value) <= set(schema["properties"]), name
