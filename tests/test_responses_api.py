@@ -275,19 +275,23 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize(("fields", "param", "code"), REFUSED, ids=[r[1] for r in REFUSED])
 def test_a_refused_request_is_a_400_and_changes_nothing(
-    gateway: GatewayServer, fake_openai: FakeOpenAI, fields: dict[str, Any], param: str, code: str
+    gateway: GatewayServer, fake_openai: FakeOpenAI
 ):
-    response = httpx.post(
-        f"{gateway.base_url}/v1/responses",
-        headers={"Authorization": f"Bearer {gateway.demo_key}"},
-        json={"model": MINI, "input": "hi", **fields},
-    )
-    assert response.status_code == 400
-    error = response.json()["error"]
-    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", param, code)
-    assert response.json()["request_id"] == response.headers["x-request-id"]
+    for fields, param, code in REFUSED:  # one gateway for all: each is refused before a hold
+        response = httpx.post(
+            f"{gateway.base_url}/v1/responses",
+            headers={"Authorization": f"Bearer {gateway.demo_key}"},
+            json={"model": MINI, "input": "hi", **fields},
+        )
+        assert response.status_code == 400, fields
+        error = response.json()["error"]
+        assert (error["type"], error["param"], error["code"]) == (
+            "invalid_request_error",
+            param,
+            code,
+        ), fields
+        assert response.json()["request_id"] == response.headers["x-request-id"]
     assert fake_openai.calls == 0
     assert gateway.balance() == START and gateway.charges() == []
 
@@ -393,6 +397,7 @@ def test_a_cut_upstream_stream_raises_in_the_sdk_and_charges_what_was_relayed(
 def test_langchain_invokes_and_streams_through_responses(
     gateway: GatewayServer, fake_openai: FakeOpenAI
 ):
+    from langchain_core.messages import HumanMessage, ToolMessage
     from langchain_openai import ChatOpenAI
 
     chat = ChatOpenAI(
@@ -409,8 +414,33 @@ def test_langchain_invokes_and_streams_through_responses(
     assert answer.usage_metadata["input_tokens"] == upstream["prompt_tokens"]
     pieces = list(chat.stream("stream langchain"))
     assert "".join(piece.text for piece in pieces) == "Echo: stream langchain"
+    # A tool call, and its result sent back as LangChain replays a conversation.
+    fake_openai.tool_call = {"name": "get_weather", "arguments": '{"city": "Paris"}'}
+    function = {key: WEATHER[key] for key in ("name", "description", "parameters")}
+    tools = chat.bind_tools([{"type": "function", "function": function}])
+    question = HumanMessage("weather in Paris?")
+    called = tools.invoke([question])
+    [call] = called.tool_calls
+    assert (call["name"], call["args"]) == ("get_weather", {"city": "Paris"})
+    fake_openai.tool_call = None
+    result = ToolMessage("sunny", tool_call_id=str(call["id"]))
+    assert tools.invoke([question, called, result]).text == "Echo: weather in Paris?"
+    assert fake_openai.requests[-1]["json"]["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call["id"], "content": "sunny"},
+    ]
     rows = gateway.charges()
-    assert len(rows) == 2
+    assert len(rows) == 4
     assert gateway.balance() == START + sum(row["amount_nano"] for row in rows)
 
 
