@@ -376,6 +376,12 @@ REFUSED = [
         "invalid_value",
     ),
     ({"input": [{"type": "function_call_output", "output": "x"}]}, "input[0].call_id", "missing"),
+    (
+        {"input": [{"type": "function_call_output", "call_id": "call_x", "output": "x"}]},
+        "input[0].call_id",
+        "invalid_value",
+    ),
+    ({"input": [{"role": "user", "content": []}]}, "input[0].content", "invalid_type"),
     ({"tools": "f"}, "tools", "invalid_type"),
     ({"tools": [{"type": "web_search"}]}, "tools[0].type", "invalid_value"),
     ({"tools": [{"type": "function"}]}, "tools[0].name", "missing"),

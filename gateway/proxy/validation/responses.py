@@ -139,11 +139,24 @@ def _input(body: Obj) -> None:
         return
     if not isinstance(value, list) or not value:
         raise invalid("input", "'input' must be a string or a non-empty array of input items.")
+    calls: set[str] = set()
     for index, item in enumerate(value):
-        _item(item, f"input[{index}]")
+        where = f"input[{index}]"
+        kind = _item(item, where)
+        call_id = item.get("call_id")
+        if kind == "function_call":
+            calls.add(call_id)
+        elif kind == "function_call_output" and call_id not in calls:
+            raise invalid(
+                f"{where}.call_id",
+                f"'{where}.call_id' is '{call_id}', which no earlier function_call item has: "
+                "send the call before its output.",
+                "invalid_value",
+            )
 
 
-def _item(item: Any, where: str) -> None:
+def _item(item: Any, where: str) -> str:
+    """The item's type, once it is checked."""
     item = element(item, where)
     kind = string(item, "type", where) or "message"  # a message may leave its type out
     if kind == "item_reference":
@@ -169,6 +182,7 @@ def _item(item: Any, where: str) -> None:
     elif kind == "function_call_output":
         required_string(item, "call_id", where, nonempty=True)
         _call_output(item, where)
+    return kind
 
 
 def _message(item: Obj, where: str) -> None:
@@ -176,9 +190,9 @@ def _message(item: Obj, where: str) -> None:
     if isinstance(item.get("content"), str):
         return
     content = item.get("content")
-    if not isinstance(content, list):
+    if not isinstance(content, list) or not content:
         at = path(where, "content")
-        raise invalid(at, f"'{at}' must be a string or an array of content parts.")
+        raise invalid(at, f"'{at}' must be a string or a non-empty array of content parts.")
     for index, part in enumerate(content):
         _part(part, f"{where}.content[{index}]", PARTS[role], f"a {role} message")
 
