@@ -129,9 +129,38 @@ MESSAGES: dict[str, Any] = {
     "metadata": {"user_id": "u1"},
     "stream": False,
 }
+RESPONSES: dict[str, Any] = {
+    "model": "mock-1",
+    "instructions": "Be brief.",
+    "input": [
+        {
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "What is this?"},
+                {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="},
+            ],
+        },
+        {"type": "function_call", "call_id": "call_1", "name": "lookup", "arguments": '{"q": 1}'},
+        {"type": "function_call_output", "call_id": "call_1", "output": "42"},
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "42"}],
+        },
+    ],
+    "tools": [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}],
+    "tool_choice": {"type": "function", "name": "lookup"},
+    "text": {"format": {"type": "json_schema", "name": "answer", "schema": {"type": "object"}}},
+    "max_output_tokens": 20,
+    "temperature": 0.5,
+    "metadata": {"team": "blue"},
+    "store": False,
+    "stream": False,
+}
 V1: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "/v1/chat/completions": (CHAT, CHAT_MODELS),
     "/v1/messages": (MESSAGES, CHAT_MODELS),
+    "/v1/responses": (RESPONSES, CHAT_MODELS),
     "/v1/completions": (
         {"model": "gpt-3.5-turbo-instruct", "prompt": ["Say hi"], "max_tokens": 5},
         ("gpt-3.5-turbo-instruct", "mock-1"),

@@ -1,7 +1,8 @@
 """GET /admin/openapi.json: the admin API described as OpenAPI 3.1, built from
 the app's own routes (so no route goes undocumented) and the request schemas
 below; with the /v1 routes whose answers are the gateway's own
-(`gateway.api.openapi_v1`). Every answer names its request id in `x-request-id`."""
+(`gateway.api.openapi_v1`, and `gateway.api.openapi_responses` for the
+Responses API). Every answer names its request id in `x-request-id`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from config_store.documents import MODES, PROVIDER_KINDS, TOKENIZERS
-from gateway.api import openapi_v1
+from gateway.api import openapi_responses, openapi_v1
 from gateway.api.admin.changes import admin_services
 from gateway.api.endpoint import JSON
 
@@ -99,6 +100,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["error", "request_id"],
     },
     **openapi_v1.SCHEMAS,
+    **openapi_responses.SCHEMAS,
     "Model": _object(
         _MODEL_PROPERTIES,
         (
@@ -226,7 +228,7 @@ def document(routes: list[Any]) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "LLM gateway admin API", "version": "1"},
         "security": [{"adminKey": []}],
-        "paths": {**paths, **openapi_v1.PATHS},
+        "paths": {**paths, **openapi_v1.PATHS, **openapi_responses.PATHS},
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

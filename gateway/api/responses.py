@@ -1,12 +1,14 @@
-"""POST /v1/responses: the OpenAI Responses API inbound. The request is checked
-(`gateway.proxy.validation.responses`), translated to an internal chat request
-(`gateway.dialects.responses_request`), metered and routed like any other (to
-any provider, or `auto`), and the answer translated back: a `response` object
-(`gateway.dialects.responses`) or the typed stream events
-(`gateway.dialects.responses_stream`).
+"""POST /v1/responses: OpenAI's Responses format inbound, so
+`client.responses.create(...)` works against the gateway. The request is
+translated to an OpenAI chat request (`gateway.dialects.responses_request`),
+metered and routed like any other (to any provider, `auto` included), and the
+answer translated back: a response object (`gateway.dialects.responses`), or
+the Responses stream events (`gateway.dialects.responses_stream`).
 
-The gateway keeps no responses: `GET /v1/responses/{id}` answers 404, and a
-request that would continue or store one is refused (see the validation).
+The key is checked first (no key, 401, whatever the body), then the whole
+Responses shape (`gateway.proxy.validation.responses`), and only then is
+anything translated. The gateway keeps no responses: the routes that would read
+or change a stored one answer 404 and say so.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.api.endpoint import Reply, metered, services_of
-from gateway.dialects.responses import settings, to_response
-from gateway.dialects.responses_request import to_chat
+from gateway.dialects.responses import to_response
+from gateway.dialects.responses_request import echoed, to_chat
 from gateway.dialects.responses_stream import ResponsesFraming
 from gateway.errors import GatewayError
 from gateway.proxy.admission import admit
@@ -37,17 +39,17 @@ from gateway.proxy.validation.responses import validate_responses
 async def responses(core: Core, headers: Headers, raw: bytes) -> Reply:
     body = parse_body(raw)
     validate_responses(body)
-    echoed = settings(body)
     chat = to_chat(body)
     admitted = await admit(core, headers, chat)
     created_at = int(time.time())
     if chat.get("stream") is True:
         stream = await open_stream(core, admitted)
+        # Built once the stream is open: the model that serves it is known.
         framing = ResponsesFraming(
             request_id=admitted.request_id,
             model=admitted.model.model_id,
             created_at=created_at,
-            echoed=echoed,
+            echo=echoed(body),
         )
         return MeteredStream(
             core, admitted, stream, framing=framing, headers=cost_headers(admitted)
@@ -59,21 +61,21 @@ async def responses(core: Core, headers: Headers, raw: bytes) -> Reply:
         request_id=admitted.request_id,
         model=admitted.model.model_id,
         created_at=created_at,
-        echoed=echoed,
+        echo=echoed(body),
         charge=settled.charge,
         prices=settled.prices,
     )
     return orjson.dumps(reply), cost_headers(admitted, settled)
 
 
-async def retrieve(request: Request) -> Response:
-    """Responses are not kept: a valid key learns so, with the id it asked for."""
-    services = services_of(request)
-    authenticate(request.headers, services.cache.snapshot)
+async def not_kept(request: Request) -> Response:
+    """A stored response, read, deleted or cancelled: 404, none is kept."""
+    authenticate(request.headers, services_of(request).cache.snapshot)
+    response_id = request.path_params["response_id"]
     raise GatewayError(
         404,
-        f"No response with id '{request.path_params['response_id'][:100]}': the gateway "
-        "does not keep responses.",
+        f"No response '{response_id}': the gateway does not keep responses. "
+        "Read each response as it is answered, and send the whole conversation in 'input'.",
         param="response_id",
         code="response_not_found",
     )
@@ -81,5 +83,7 @@ async def retrieve(request: Request) -> Response:
 
 routes = [
     metered("/v1/responses", responses),
-    Route("/v1/responses/{response_id}", retrieve, methods=["GET"]),
+    Route("/v1/responses/{response_id}", not_kept, methods=["GET", "DELETE"]),
+    Route("/v1/responses/{response_id}/input_items", not_kept, methods=["GET"]),
+    Route("/v1/responses/{response_id}/cancel", not_kept, methods=["POST"]),
 ]
