@@ -295,7 +295,7 @@ def test_x_api_key_header_and_models_list(client: openai.OpenAI, gateway: Gatewa
     assert response.status_code == 200
     models = client.models.list()
     ids = [m.id for m in models.data]
-    assert len(ids) == 39 and MINI in ids and "mock-1" in ids and "claude-3-opus-20240229" in ids
+    assert len(ids) == 41 and MINI in ids and "mock-1" in ids and "claude-3-opus-20240229" in ids
 
 
 @pytest.mark.parametrize("stream", [False, True])
