@@ -2,14 +2,16 @@
 arguments and structured outputs. Pure and deterministic.
 
 It reads the parts of JSON Schema that tools and structured outputs use:
-`type` (one or a list), objects with their properties (every listed one is
-filled in, required or not, but for deep down), arrays (`items`, `prefixItems`, `minItems`,
-`maxItems`), strings (`minLength`, `maxLength`, common `format`s), numbers and
-integers (inclusive and exclusive bounds, `multipleOf`), booleans, null,
-`enum`, `const`, `anyOf`/`oneOf` (the first branch), `allOf` (merged) and local
-`$ref`s. `pattern` and `uniqueItems` are not honoured. The schema comes from a
-client, so nothing about it is trusted: depth and size are bounded, and a part
-that cannot be read yields null rather than an error.
+`type` (one or a list), objects (every listed property is filled in, the
+optional ones only down to OPTIONAL_DEPTH so that a recursive schema ends),
+arrays (`items`, `prefixItems`, `minItems`, `maxItems`), strings (`minLength`,
+`maxLength`, common `format`s; otherwise the property's name), numbers and
+integers (inclusive and exclusive bounds, `multipleOf`; zero when allowed),
+booleans, null, `enum`, `const`, `anyOf`/`oneOf` (the first branch that is not
+just null), `allOf` (merged) and local `$ref`s. `pattern` and `uniqueItems` are
+not honoured. The schema comes from a client, so nothing about it is trusted:
+depth and size are bounded, and a part that cannot be read yields null rather
+than an error.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ MAX_DEPTH = 32  # nesting (and `$ref` hops) followed before giving up with null
 OPTIONAL_DEPTH = 8  # below this, only required properties are filled in
 MAX_NODES = 2_000  # values generated in all, so that no schema makes a huge answer
 MAX_ITEMS = 64  # items of one array, whatever its minItems asks
-MAX_STRING = 4_096  # characters of one string, whatever its minLength asks
+MAX_CHARS = 16_384  # characters of all strings together, whatever their minLength asks
 
 FORMATS = {
     "date-time": "2024-01-01T00:00:00Z",
@@ -54,6 +56,7 @@ class _Generator:
     def __init__(self, root: Any) -> None:
         self._root = root
         self._nodes = 0
+        self._chars = MAX_CHARS  # left for strings
 
     def value(self, schema: Any, name: str, depth: int) -> Any:
         self._nodes += 1
@@ -87,7 +90,9 @@ class _Generator:
             return True
         if kind == "null":
             return None
-        return _string(schema, name)
+        text = _string(schema, name, self._chars)
+        self._chars -= len(text)
+        return text
 
     def _resolve(self, ref: Any) -> Any:
         """A local reference (`#/$defs/Name`); anything else resolves to null."""
@@ -184,14 +189,16 @@ def _whole(raw: Any, default: int) -> int:
     return raw
 
 
-def _string(schema: Mapping[str, Any], name: str) -> str:
+def _string(schema: Mapping[str, Any], name: str, room: int) -> str:
+    """The format's example or the name, padded to minLength, cut to maxLength
+    and to the `room` left."""
     fmt = schema.get("format")
     text = FORMATS.get(fmt, name) if isinstance(fmt, str) else name
-    least = min(_whole(schema.get("minLength"), 0), MAX_STRING)
+    least = _whole(schema.get("minLength"), 0)
     if len(text) < least:
-        text += "x" * (least - len(text))
+        text += "x" * (min(least, room) - len(text))
     most = _whole(schema.get("maxLength"), len(text))
-    return text[:most]
+    return text[: max(min(most, room), 0)]
 
 
 def _bound(raw: Any) -> float | None:

@@ -10,7 +10,7 @@ import jsonschema
 import orjson
 import pytest
 
-from gateway.providers.mock_content import MAX_ITEMS, MAX_NODES, example_of
+from gateway.providers.mock_content import MAX_CHARS, MAX_ITEMS, MAX_NODES, example_of
 
 MAGIC = {  # LangChain's magic_function(input: int = Field(gt=-1000, lt=1000))
     "type": "object",
@@ -204,3 +204,5 @@ def test_a_huge_schema_is_cut_at_the_node_budget():
     assert sum(v is not None for v in example.values()) == MAX_NODES - 1
     deep = {"type": "array", "minItems": 1000, "items": {"type": "array", "minItems": 1000}}
     assert len(example_of(deep)) == MAX_ITEMS
+    long = {"type": "array", "minItems": 50, "items": {"type": "string", "minLength": 10**6}}
+    assert sum(len(s) for s in example_of(long)) == MAX_CHARS
