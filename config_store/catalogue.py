@@ -95,6 +95,8 @@ _N_OPUS_35 = "no such public model: assumed priced like Claude 3 Opus"
 _N_SONNET = "alias of claude-3-5-sonnet-20241022; list price"
 _N_HAIKU = "alias of claude-3-5-haiku-20241022; list price"
 _N_MOCK = "local deterministic mock, priced like gpt-4o-mini"
+_N_MOCK_EMBED = "local deterministic mock embeddings, priced like text-embedding-3-small"
+_N_MOCK_INSTRUCT = "local deterministic mock completions, priced like gpt-3.5-turbo-instruct"
 
 # Shared context sizes and price sets (input, output[, cached read, cache write]).
 _GPT41_CTX = 1_047_576
@@ -109,6 +111,7 @@ _OPUS_3 = ("15.00", "75.00", "1.50", "18.75")
 
 _EMBEDDING = {"mode": "embedding", "tokenizer": "cl100k_base"}
 _COMPLETION = {"mode": "completion", "tokenizer": "cl100k_base"}
+_MOCK_COMPLETION = {**_COMPLETION, "note": _N_MOCK_INSTRUCT}
 
 # Columns: id, model_id, provider, context, max output, input, output, cached input (read),
 # cache write; then an optional note. Prices are USD per million tokens.
@@ -159,12 +162,14 @@ DEMO_MODELS: tuple[ModelConfig, ...] = (
     _m("304", "claude-3-opus-20240229", _AN, 200_000, 4_096, *_OPUS_3),
     _m("305", "claude-3-5-sonnet-latest", _AN, 200_000, 8_192, *_SONNET_35, note=_N_SONNET),
     _m("306", "claude-3-5-haiku-latest", _AN, 200_000, 8_192, *_HAIKU_35, note=_N_HAIKU),
-    # Local mock.
     # OpenAI embeddings: input tokens only (cl100k_base); 8,191 tokens per input.
     _m("131", "text-embedding-3-small", _OA, 8_191, 0, "0.02", "0", **_EMBEDDING),
     _m("132", "text-embedding-3-large", _OA, 8_191, 0, "0.13", "0", **_EMBEDDING),
     _m("133", "text-embedding-ada-002", _OA, 8_191, 0, "0.10", "0", **_EMBEDDING),
     # OpenAI legacy text completions (/v1/completions only).
     _m("134", "gpt-3.5-turbo-instruct", _OA, 4_096, 4_096, "1.50", "2.00", **_COMPLETION),
+    # Local mocks (the `mock` provider), priced like their OpenAI counterparts.
+    _m("898", "mock-embed-1", "mock", 8_191, 0, "0.02", "0", note=_N_MOCK_EMBED, **_EMBEDDING),
+    _m("899", "mock-instruct-1", "mock", 4_096, 4_096, "1.50", "2.00", **_MOCK_COMPLETION),
     _m("900", "mock-1", "mock", 128_000, 16_384, "0.15", "0.60", "0.075", note=_N_MOCK),
 )

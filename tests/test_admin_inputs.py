@@ -130,9 +130,9 @@ def test_discovery_skips_bad_rows_records_them_and_finishes(gateway: GatewayServ
     assert runs["bad id"]["status"] == "failed"
     assert "'id'" in runs["bad id"]["errors"][0]
     # The mock provider no longer lists 'bad model': its deprecation cannot be
-    # written, so it is skipped and said; mock-1 is still seen.
+    # written, so it is skipped and said; the three mock models are still seen.
     assert runs["mock"]["status"] == "partial"
-    assert runs["mock"]["unchanged"] == 1
+    assert runs["mock"]["unchanged"] == 3
     assert ["bad model" in e for e in runs["mock"]["errors"]] == [True]
     # A listed name that no model id may have is skipped; the rest is written.
     assert runs["openai"]["status"] == "partial"

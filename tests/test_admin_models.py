@@ -182,10 +182,10 @@ def test_malformed_bulk_files_write_nothing(gateway: GatewayServer, body: Any, p
 def test_export_imports_back_unchanged(gateway: GatewayServer):
     admin = Admin(gateway)
     exported = admin.ok(admin.get("/admin/models/export"))
-    assert len(exported["models"]) == 39
+    assert len(exported["models"]) == 41
     report = admin.ok(admin.post("/admin/models/bulk", exported, dry_run="true"))
     assert report["created"] == [] and report["updated"] == []
-    assert len(report["unchanged"]) == 39
+    assert len(report["unchanged"]) == 41
 
 
 def test_reorder_sets_fallback_priorities(gateway: GatewayServer):

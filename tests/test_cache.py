@@ -37,7 +37,7 @@ def admin(gw: GatewayServer, method: str, path: str) -> httpx.Response:
 def test_stats_have_the_documented_fields(gateway: GatewayServer):
     ask(gateway)
     stats = admin(gateway, "GET", "/admin/cache/stats").json()
-    assert stats["model_configs_count"] == 39
+    assert stats["model_configs_count"] == 41
     assert stats["cache_ttl"] == "10m"
     assert stats["should_refresh"] is False
     assert stats["source"] == "sqlite"
@@ -95,7 +95,7 @@ def test_a_failed_refresh_keeps_the_last_good_snapshot(
     assert stats["source"] == "sqlite"
     assert stats["refresh_failures"] == 1
     assert "model_configurations" in stats["last_error"]
-    assert stats["model_configs_count"] == 39
+    assert stats["model_configs_count"] == 41
     assert ask(gateway).status_code == 200
 
 
@@ -107,10 +107,10 @@ def test_defaults_serve_when_the_database_is_unreadable(
     gw = make_gateway(do_seed=False, env={"GATEWAY_DB_PATH": str(broken)})
     stats = admin(gw, "GET", "/admin/cache/stats").json()
     assert stats["source"] == "defaults"
-    assert stats["model_configs_count"] == 39
+    assert stats["model_configs_count"] == 41
     assert "not a database" in stats["last_error"]
     models = httpx.get(f"{gw.base_url}/v1/models", params={"all": "true"}).json()
-    assert len(models["data"]) == 39 + 4  # the built-in catalogue, and the auto presets
+    assert len(models["data"]) == 41 + 4  # the built-in catalogue, and the auto presets
     health = httpx.get(f"{gw.base_url}/health")
     assert health.status_code == 503 and health.json()["store"]["source"] == "defaults"
     response = httpx.post(

@@ -53,7 +53,7 @@ def test_cli_exports_and_imports_models(
     target = tmp_path / "models.json"
     assert cli(gateway, "models", "export", str(target)) == 0
     exported = json.loads(target.read_text())
-    assert len(exported["models"]) == 39
+    assert len(exported["models"]) == 41
     for row in exported["models"]:
         if row["model_id"] == "mock-1":
             row["note"] = "from the CLI"

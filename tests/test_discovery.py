@@ -83,7 +83,7 @@ def test_discovery_adds_deprecates_and_leaves_the_rest(
     assert (runs["mock"]["discovered"], runs["mock"]["deprecated"], runs["mock"]["unchanged"]) == (
         0,
         0,
-        1,
+        3,
     )
 
     new = admin.ok(admin.get("/admin/models/gpt-5-preview"))

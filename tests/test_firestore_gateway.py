@@ -68,7 +68,7 @@ def test_a_request_is_billed_through_the_outbox(
     stats = admin.ok(admin.get("/admin/cache/stats"))
     assert (stats["source"], stats["model_configs_count"], stats["listening"]) == (
         "firestore",
-        39,
+        41,
         True,
     )
     response = chat(gw)
@@ -162,13 +162,13 @@ def test_migrate_store_copies_everything_once(
 
     assert main([*args, "--dry-run"]) == 0
     dry = capsys.readouterr().out
-    assert "dry run" in dry and "models            39 created" in dry
+    assert "dry run" in dry and "models            41 created" in dry
     assert documents(firestore_host, project, "model_configurations") == {}
 
     assert main(args) == 0
     real = capsys.readouterr().out
     assert real.replace("migrated", "dry run: nothing was written") == dry
-    assert len(documents(firestore_host, project, "model_configurations")) == 39
+    assert len(documents(firestore_host, project, "model_configurations")) == 41
     assert len(documents(firestore_host, project, "model_profiles")) == 35
     assert balance(firestore_host, project) == START - spent
     assert balance(firestore_host, project, "zoe") == 7_250_000_000

@@ -106,7 +106,7 @@ def test_all_lists_every_active_model_and_why_it_cannot_be_served(gw: GatewaySer
     assert reasons["gemini-2.0-flash"] == (False, "provider_not_configured")
     assert reasons[UNPRICED] == (False, "needs_price")
     assert reasons["auto"] == (True, None)
-    assert len(listed) == 39 + 2 + 4  # the catalogue, ours, the presets
+    assert len(listed) == 41 + 2 + 4  # the catalogue, ours, the presets
 
 
 def test_a_key_with_allowed_models_sees_only_those(gw: GatewayServer):

@@ -217,8 +217,8 @@ def test_import_through_the_api_dry_run_equals_the_real_run_and_bills_at_once(
         }
     ]
     assert real["coverage"] == {
-        "active_models": 39,
-        "priced": 39,
+        "active_models": 41,
+        "priced": 41,
         "percent": "100.0",
         "unpriced": [],
     }

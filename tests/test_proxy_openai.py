@@ -305,8 +305,8 @@ def test_x_api_key_header_and_models_list(client: openai.OpenAI, gateway: Gatewa
         and "mock-1" in ids
         and ids[-4:] == ["auto", "auto:cheap", "auto:balanced", "auto:best"]
     )
-    # Only OpenAI's credentials are set: the 17 OpenAI models, the mock one, the presets.
-    assert len(ids) == 17 + 1 + 4 and "claude-3-opus-20240229" not in ids
+    # Only OpenAI's credentials are set: the 17 OpenAI models, the three mock ones, the presets.
+    assert len(ids) == 17 + 3 + 4 and "claude-3-opus-20240229" not in ids
 
 
 @pytest.mark.parametrize("stream", [False, True])
