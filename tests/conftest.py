@@ -71,6 +71,27 @@ def gateway(make_gateway: Callable[..., GatewayServer]) -> GatewayServer:
     return make_gateway()
 
 
+@pytest.fixture(scope="module")
+def module_gateway(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    counter: TokenCounter,
+    fake_openai_server: FakeOpenAI,
+    tiktoken_dir: Path,
+) -> Iterator[GatewayServer]:
+    """One gateway (OpenAI's credentials only, on the fake) for a module whose tests
+    leave it as they found it; the module's `GATEWAY_ENV` adds settings."""
+    env = {
+        "OPENAI_BASE_URL": fake_openai_server.base_url,
+        "OPENAI_API_KEY": "sk-fake-upstream",
+        "TIKTOKEN_CACHE_DIR": str(tiktoken_dir),
+        **getattr(request.module, "GATEWAY_ENV", {}),
+    }
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    with GatewayServer(tmp_path_factory.mktemp(name) / "data", counter, env) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def firestore_host() -> Iterator[str]:
     """The Firestore emulator's host:port, for the whole session."""

@@ -5,15 +5,12 @@ count_tokens, and errors in Anthropic's shape, typed by the SDK, with
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 
-from billing.tokens import TokenCounter
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.harness import GatewayServer, o200k
 from tests.raw_http import connect, head, read_answer
@@ -31,19 +28,8 @@ TOOLS = [
 
 
 @pytest.fixture(scope="module")
-def gw(
-    tmp_path_factory: pytest.TempPathFactory,
-    counter: TokenCounter,
-    fake_openai_server: FakeOpenAI,
-    tiktoken_dir: Path,
-) -> Iterator[GatewayServer]:
-    env = {
-        "OPENAI_BASE_URL": fake_openai_server.base_url,
-        "OPENAI_API_KEY": "sk-fake-upstream",
-        "TIKTOKEN_CACHE_DIR": str(tiktoken_dir),
-    }
-    with GatewayServer(tmp_path_factory.mktemp("anthropic") / "data", counter, env) as server:
-        yield server
+def gw(module_gateway: GatewayServer) -> GatewayServer:
+    return module_gateway
 
 
 def sdk(gw: GatewayServer, key: str | None = None) -> anthropic.Anthropic:

@@ -4,8 +4,6 @@ provider has no credentials refused once, never retried by the SDK."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -13,8 +11,6 @@ import httpx
 import openai
 import pytest
 
-from billing.tokens import TokenCounter
-from tests.fakes.openai_upstream import FakeOpenAI
 from tests.harness import GatewayServer
 from tests.test_metrics import scrape
 
@@ -26,24 +22,13 @@ UNPRICED = "unpriced-1"
 
 
 @pytest.fixture(scope="module")
-def gw(
-    tmp_path_factory: pytest.TempPathFactory,
-    counter: TokenCounter,
-    fake_openai_server: FakeOpenAI,
-    tiktoken_dir: Path,
-) -> Iterator[GatewayServer]:
+def gw(module_gateway: GatewayServer) -> GatewayServer:
     """OpenAI's credentials only: the Claude and Gemini models cannot be served.
     Two models of its own on the mock provider: one with a slashed id, one unpriced."""
-    env = {
-        "OPENAI_BASE_URL": fake_openai_server.base_url,
-        "OPENAI_API_KEY": "sk-fake-upstream",
-        "TIKTOKEN_CACHE_DIR": str(tiktoken_dir),
-    }
-    with GatewayServer(tmp_path_factory.mktemp("models") / "data", counter, env) as server:
-        for model_id, extra in [(SLASHED, {}), (UNPRICED, {"needs_price": True})]:
-            created = admin(server, "POST", "/admin/models", {**model_doc(model_id), **extra})
-            assert created.status_code == 201, created.text
-        yield server
+    for model_id, extra in [(SLASHED, {}), (UNPRICED, {"needs_price": True})]:
+        created = admin(module_gateway, "POST", "/admin/models", {**model_doc(model_id), **extra})
+        assert created.status_code == 201, created.text
+    return module_gateway
 
 
 def model_doc(model_id: str) -> dict[str, Any]:

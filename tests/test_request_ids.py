@@ -5,14 +5,10 @@ carries the same id as `request_id`: metered routes or not, success or error.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from billing.tokens import TokenCounter
-from tests.fakes.openai_upstream import FakeOpenAI
 from tests.harness import GatewayServer
 
 MINI = "gpt-4o-mini-2024-07-18"
@@ -20,20 +16,9 @@ ID = re.compile(r"^req_[0-9a-f]{13}[0-9a-f]{8}[0-9a-f]{6}$")
 
 
 @pytest.fixture(scope="module")
-def gw(
-    tmp_path_factory: pytest.TempPathFactory,
-    counter: TokenCounter,
-    fake_openai_server: FakeOpenAI,
-    tiktoken_dir: Path,
-) -> Iterator[GatewayServer]:
+def gw(module_gateway: GatewayServer) -> GatewayServer:
     """OpenAI's credentials only: Anthropic's models answer 503 provider_not_configured."""
-    env = {
-        "OPENAI_BASE_URL": fake_openai_server.base_url,
-        "OPENAI_API_KEY": "sk-fake-upstream",
-        "TIKTOKEN_CACHE_DIR": str(tiktoken_dir),
-    }
-    with GatewayServer(tmp_path_factory.mktemp("ids") / "data", counter, env) as server:
-        yield server
+    return module_gateway
 
 
 def chat(model: str = MINI) -> dict[str, object]:

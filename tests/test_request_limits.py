@@ -10,13 +10,10 @@ import json
 import select
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from billing.tokens import TokenCounter
-from tests.fakes.openai_upstream import FakeOpenAI
 from tests.harness import GatewayServer
 from tests.raw_http import WAIT, bearer, closed_by_server, connect, head, read_answer
 
@@ -24,22 +21,13 @@ MiB = 1 << 20
 CHAT = "/v1/chat/completions"
 
 
+GATEWAY_ENV = {"GATEWAY_MAX_BODY_BYTES": str(MiB)}
+
+
 @pytest.fixture(scope="module")
-def gw(
-    tmp_path_factory: pytest.TempPathFactory,
-    counter: TokenCounter,
-    fake_openai_server: FakeOpenAI,
-    tiktoken_dir: Path,
-) -> Iterator[GatewayServer]:
+def gw(module_gateway: GatewayServer) -> GatewayServer:
     """One gateway for the tests that change nothing in it (a 1 MiB body limit)."""
-    env = {
-        "OPENAI_BASE_URL": fake_openai_server.base_url,
-        "OPENAI_API_KEY": "sk-fake-upstream",
-        "TIKTOKEN_CACHE_DIR": str(tiktoken_dir),
-        "GATEWAY_MAX_BODY_BYTES": str(MiB),
-    }
-    with GatewayServer(tmp_path_factory.mktemp("limits") / "data", counter, env) as server:
-        yield server
+    return module_gateway
 
 
 @pytest.fixture

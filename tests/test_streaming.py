@@ -31,6 +31,18 @@ def wait_for_charge(gw: GatewayServer, timeout: float = 5.0) -> dict[str, object
     raise AssertionError("no ledger row was written")
 
 
+def assert_charged_for_what_was_relayed(gw: GatewayServer, content: str, relayed: str) -> None:
+    """One ledger row, for the prompt and the output relayed at gpt-4o-mini's prices
+    (the user's content in one message: 3 tokens of framing for it, 3 for the answer)."""
+    row = wait_for_charge(gw)
+    prompt = 3 + 3 + len(o200k().encode(content))
+    completion = len(o200k().encode(relayed))
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (prompt, completion)
+    cost = expected_cost_nano(prompt, completion, "0.15", "0.60")
+    assert row["amount_nano"] == -cost
+    assert gw.balance() == START - cost
+
+
 def test_client_disconnect_mid_stream_is_charged_for_what_was_relayed(
     gateway: GatewayServer, fake_openai: FakeOpenAI
 ):
@@ -84,10 +96,4 @@ def test_upstream_drop_mid_stream_ends_with_an_error_and_charges_what_was_relaye
         for choice in json.loads(event)["choices"]
     )
     assert relayed.startswith("Echo: one")
-    row = wait_for_charge(gateway)
-    prompt = 3 + 3 + len(o200k().encode(content))
-    completion = len(o200k().encode(relayed))
-    assert (row["prompt_tokens"], row["completion_tokens"]) == (prompt, completion)
-    cost = expected_cost_nano(prompt, completion, "0.15", "0.60")
-    assert row["amount_nano"] == -cost
-    assert gateway.balance() == START - cost
+    assert_charged_for_what_was_relayed(gateway, content, relayed)
