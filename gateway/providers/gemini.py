@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -253,7 +254,15 @@ class GeminiStream:
 
     def __init__(self, model_id: str, stream: ChatStream) -> None:
         self._stream = stream
-        self._base = {"id": "", "object": "chat.completion.chunk", "created": 0, "model": model_id}
+        # Gemini names its answer in each chunk (`responseId`); until one does, an id of our own.
+        answer_id = f"chatcmpl-gemini-{uuid.uuid4().hex[:24]}"
+        self._base = {
+            "id": answer_id,
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model_id,
+        }
+        self._named = False
         self._started = False
         self._calls: dict[int, int] = {}  # candidate -> tool calls relayed so far
         self._reasons: dict[int, str] = {}  # candidate -> finish reason
@@ -272,6 +281,10 @@ class GeminiStream:
         if piece.get("usageMetadata") is not None:
             self._stream.usage = parse_usage(piece["usageMetadata"])
         self._blocked = self._blocked or _blocked(piece)
+        if not self._named:
+            named = text(piece.get("responseId"), "responseId")
+            if named:
+                self._base["id"], self._named = named, True
         out = [] if self._started else [self._chunk(0, {"role": "assistant", "content": ""})]
         self._started = True
         for candidate in _candidates(piece):

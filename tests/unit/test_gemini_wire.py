@@ -35,10 +35,16 @@ def chunk(delta: dict[str, Any], finish: str | None = None, at: int = 0) -> dict
 ROLE = chunk({"role": "assistant", "content": ""})
 
 
+def named(chunks: list[Any], answer_id: str) -> list[Any]:
+    """`chunks`, once each is checked to carry the answer's id, without it."""
+    assert [c["id"] for c in chunks] == [answer_id] * len(chunks)
+    return [{**c, "id": ""} for c in chunks]
+
+
 @pytest.mark.parametrize("size", CHUNK_SIZES)
 def test_a_text_stream_becomes_openai_chunks_and_its_last_usage_is_final(size: int):
     chunks, stream = decode_stream("gemini/stream.sse", decoder, size)
-    assert chunks == [
+    assert named(chunks, "r-Gm1") == [
         ROLE,
         chunk({"content": "The sky"}),
         chunk({"content": " looks blue because air"}),
@@ -70,14 +76,14 @@ def test_a_function_call_is_relayed_whole():
         "type": "function",
         "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
     }
-    assert chunks == [ROLE, chunk({"tool_calls": [call]}), chunk({}, "tool_calls")]
+    assert named(chunks, "r-Gm1") == [ROLE, chunk({"tool_calls": [call]}), chunk({}, "tool_calls")]
     assert stream.text == ["get_weather", '{"city":"Paris"}']
     assert stream.usage == Usage(52, 6) and stream.usage_complete
 
 
 def test_two_candidates_become_two_choices_each_with_its_finish():
     chunks, stream = decode_stream("gemini/stream_two_candidates.sse", decoder, 3)
-    assert chunks == [
+    assert named(chunks, "r-Gm4") == [
         ROLE,
         chunk({"content": "Heads"}, at=0),
         chunk({"content": "Tails"}, at=1),
@@ -136,8 +142,10 @@ def test_an_error_object_mid_stream_is_the_providers_failure():
 
 def test_a_blocked_prompt_ends_with_content_filter():
     reader = gemini.GeminiStream("flash", ChatStream())
-    assert reader.feed('{"promptFeedback": {"blockReason": "SAFETY"}}') == [ROLE]
-    assert reader.end() == [chunk({}, "content_filter")]
+    sent = reader.feed('{"promptFeedback": {"blockReason": "SAFETY"}}') + reader.end()
+    # No chunk named the answer: it has an id of the gateway's, the same on every chunk.
+    assert sent[0]["id"].startswith("chatcmpl-gemini-")
+    assert named(sent, sent[0]["id"]) == [ROLE, chunk({}, "content_filter")]
 
 
 # --- whole answers -------------------------------------------------------------------
