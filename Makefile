@@ -33,6 +33,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint
+	$(BIN)/python -m tests.browser
 	$(BIN)/python -m pytest -q -n 2
 
 # The long runs under load (minutes): kill -9 rounds, the WAL through 20,000 requests,

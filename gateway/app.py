@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from billing.tokens import TokenCounter
 from gateway.api import account, generate, health, messages, openai, openapi, responses
 from gateway.api.admin import (
+    activity,
     cache,
     discovery,
     history,
@@ -31,6 +32,7 @@ from gateway.api.admin import (
     users,
 )
 from gateway.api.endpoint import ApiEndpoint
+from gateway.console import routes as console
 from gateway.edge.request_body import BodyLimit
 from gateway.edge.tags import DIALECT, REQUEST_ID, Dialect, id_headers, sending_headers
 from gateway.errors import (
@@ -71,6 +73,8 @@ def create_app(
             *openapi.routes,
             *history.routes,
             *health.routes,
+            *activity.routes,
+            *console.routes,
         ],
         exception_handlers={
             GatewayError: handle_gateway_error,

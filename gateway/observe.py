@@ -8,6 +8,9 @@ serving the provider and its latency, settlement the tokens and the cost; the
 endpoint then counts it and writes its log line. The line never holds a
 prompt, a completion or a secret: only ids, names, numbers.
 
+`Activity` keeps the last hour minute by minute (requests, errors, spend, by
+model and provider) for the console's overview; each instance counts its own.
+
 Label values are bounded: routes are our route templates, models and
 providers are names from the snapshot (anything else is "other"), statuses
 are HTTP codes. No user id or raw path is ever a label.
@@ -30,6 +33,7 @@ from prometheus_client.registry import Collector
 from billing.balance_view import StoreState
 from billing.ledger_types import LedgerHealth
 from billing.pricing import usd
+from gateway.console.activity import Activity
 
 request_log = logging.getLogger("gateway.requests")
 
@@ -154,6 +158,7 @@ class Metrics:
         if stats is not None:
             r.register(_CacheCollector(stats))
         self._children: dict[tuple[str, str, str, int], _Children] = {}
+        self.activity = Activity()  # the last hour, minute by minute, for the console
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -199,6 +204,10 @@ class Metrics:
             self.uncollected.labels(model).inc(record.uncollected_nano)
         if record.usage_source == "anomaly":
             self.usage_anomalies.labels(model, provider).inc()
+        self.activity.add(
+            model if record.model else "", provider if record.provider else "",
+            record.status, record.cost_nano or 0,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

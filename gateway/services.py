@@ -32,6 +32,7 @@ from gateway.autoroute.decision import PRESETS
 from gateway.autoroute.sticky import StickyRoutes
 from gateway.backends import make_ledger, make_reports, make_store
 from gateway.background import Supervisor
+from gateway.console.access import SignedOut
 from gateway.errors import GatewayError, unavailable
 from gateway.observe import Metrics
 from gateway.ops.cron import Cron
@@ -70,6 +71,7 @@ class Services:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
     sticky: StickyRoutes = field(default_factory=StickyRoutes)
+    signed_out: SignedOut = field(default_factory=SignedOut)  # console sessions ended here
     background: Supervisor = field(default_factory=Supervisor)
     # Firestore only: what this instance has seen of the shared store lately, and
     # how fresh its view of the balances is.

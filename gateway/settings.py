@@ -112,6 +112,7 @@ class Settings:
     # More admin keys, by name (GATEWAY_ADMIN_KEYS="alice=...,bob=..."); the main one is "admin".
     admin_keys: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     access_log: bool = True
+    console_session_seconds: int = 8 * 3600  # how long a console sign-in lasts
     ledger_max_batch: int = 512
     ledger_sync: str = "normal"  # "normal" (survives a process crash) or "full" (a power loss)
     # How long a ledger write waits for another connection's lock before its batch fails.
@@ -208,6 +209,9 @@ class Settings:
             admin_keys=_named_keys(env.get("GATEWAY_ADMIN_KEYS", "")),
             secret_key=env.get("GATEWAY_SECRET_KEY", ""),
             access_log=_flag(env, "GATEWAY_ACCESS_LOG", True),
+            console_session_seconds=_integer(
+                env, "GATEWAY_CONSOLE_SESSION_SECONDS", 8 * 3600, minimum=60
+            ),
             ledger_max_batch=int(_number(env, "GATEWAY_LEDGER_MAX_BATCH", 512, minimum=1)),
             ledger_sync=_choice(env, "GATEWAY_LEDGER_SYNC", ("normal", "full")),
             ledger_busy_timeout=_number(

@@ -70,6 +70,24 @@ def body_cost(usage: Any) -> str:
     return f"{Decimal(repr(value)):.9f}"
 
 
+def in_own_thread(work: Any) -> None:
+    """Run `work` on a thread of its own: a thread with a running event loop (a
+    browser test's, under Playwright's sync API) cannot call asyncio.run."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to the caller
+            failure.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
 class GatewayServer:
     def __init__(
         self,
@@ -89,7 +107,7 @@ class GatewayServer:
         self.counter = counter
         self.data_dir = data_dir
         if do_seed:
-            asyncio.run(seed(self.settings))
+            in_own_thread(lambda: asyncio.run(seed(self.settings)))
         key = admin_key(self.settings, create=True)
         assert key is not None
         self.admin_key = key

@@ -66,15 +66,20 @@ def authenticate(headers: Headers, snapshot: Snapshot) -> tuple[ApiKey, User]:
 
 
 def admin_name(headers: Headers, admin_keys: Mapping[str, str]) -> str | None:
-    """The name of the admin key presented, or None. Every configured key is
-    compared in constant time (none is ever empty)."""
+    """The name of the admin key presented as a bearer token, or None."""
     raw = headers.get("authorization", "")
     scheme, _, rest = raw.strip().partition(" ")
     if scheme.lower() != "bearer":
         return None
-    presented = rest.strip().encode()
+    return admin_key_name(rest.strip(), admin_keys)
+
+
+def admin_key_name(presented: str, admin_keys: Mapping[str, str]) -> str | None:
+    """The name of the admin key `presented` is, or None. Every configured key is
+    compared in constant time (none is ever empty)."""
+    given = presented.encode()
     found = None
     for name, key in admin_keys.items():
-        if key and hmac.compare_digest(presented, key.encode()):
+        if key and hmac.compare_digest(given, key.encode()):
             found = name
     return found

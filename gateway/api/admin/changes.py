@@ -1,4 +1,5 @@
-"""What every admin route (Authorization: Bearer <admin key>) shares:
+"""What every admin route (Authorization: Bearer <admin key>, or the console's
+signed-in session) shares:
 authentication, JSON bodies, and versioned changes (written with their history,
 then the snapshot refreshed at once, so the next request sees them)."""
 
@@ -13,6 +14,7 @@ from config_store.router_config import ConfigInvalid
 from config_store.schema import HistoryEntry
 from config_store.store import ConfigStore, Conflict, Invalid, NotFound, StoreError
 from gateway.api.endpoint import services_of
+from gateway.console.access import console_admin
 from gateway.errors import GatewayError, bad_request, invalid_api_key, unavailable
 from gateway.proxy.auth import admin_name
 from gateway.proxy.validation import parse_body
@@ -26,6 +28,9 @@ ADMIN_ACTOR = "admin"
 def admin_services(request: Request) -> Services:
     services = services_of(request)
     name = admin_name(request.headers, services.admin_keys)
+    if name is None and "authorization" not in request.headers:
+        # The console's pages: a signed-in session (and, for a write, its CSRF token).
+        name = console_admin(request, services.admin_keys, services.signed_out, request.method)
     if name is None:
         raise invalid_api_key("Admin endpoints need 'Authorization: Bearer <admin key>'.")
     request.state.actor = name
