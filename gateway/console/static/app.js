@@ -84,6 +84,10 @@ async function show() {
   fill(root, h("p", { class: "muted" }, "Loading…"));
   try {
     const module = await import(`./pages/${route.page}.js`);
+    if (module.STYLES && !document.querySelector(`link[data-page-styles=${route.page}]`)) {
+      // A page's own rules, in pages/<page>.css, loaded with the page the first time.
+      document.head.append(h("link", { rel: "stylesheet", href: `/console/assets/pages/${route.page}.css`, "data-page-styles": route.page }));
+    }
     const page = h("div", { class: "stack", "data-page": route.page });
     fill(root, page);
     cleanup = await module.render(page, { api, route, session });
