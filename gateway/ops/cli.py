@@ -45,6 +45,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     print(f"demo API key: {demo or '(none yet: run `gateway seed`)'}", flush=True)
     print(f"admin key: {key}", flush=True)
     print(f"serving on http://{host}:{port}", flush=True)
+    print(f"console: http://{host}:{port}/console/ (sign in with the admin key)", flush=True)
     _request_log(settings.access_log)
     config = uvicorn_config(
         create_app(settings, admin_key=key),
