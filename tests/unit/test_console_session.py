@@ -56,7 +56,7 @@ def test_the_csrf_token_belongs_to_one_session():
 
 
 def test_the_cookie_is_read_from_among_others():
-    assert cookie_token(f"a=1; {COOKIE}=tok.en; b=\"x\"") == "tok.en"
+    assert cookie_token(f'a=1; {COOKIE}=tok.en; b="x"') == "tok.en"
     assert cookie_token("a=1; b") == ""
     assert cookie_token("") == ""
 
