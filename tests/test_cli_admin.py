@@ -65,3 +65,29 @@ def test_cli_exports_and_imports_models(
     assert cli(gateway, "models", "import", str(target)) == 0
     assert Admin(gateway).get("/admin/models/mock-1").json()["note"] == "from the CLI"
     assert cli(gateway, "models", "import", str(tmp_path / "missing.json")) == 1
+
+
+def test_cli_shows_tiers_usage_the_ledger_and_the_history(
+    gateway: GatewayServer, capsys: pytest.CaptureFixture[str]
+):
+    assert cli(gateway, "users", "create", "fay") == 0
+    assert cli(gateway, "users", "topup", "fay", "1.25", "--reason", "trial") == 0
+    capsys.readouterr()
+
+    assert cli(gateway, "tiers") == 0
+    assert "free" in {tier["id"] for tier in json.loads(capsys.readouterr().out)["data"]}
+
+    assert cli(gateway, "ledger", "--user", "fay", "--kind", "topup") == 0
+    [row] = json.loads(capsys.readouterr().out)["data"]
+    assert (row["amount_nano"], row["reason"]) == (1_250_000_000, "trial")
+
+    assert cli(gateway, "usage", "--group-by", "user", "--from", "2020-01-01T00:00:00Z") == 0
+    assert json.loads(capsys.readouterr().out)["group_by"] == ["user"]
+
+    Admin(gateway).patch("/admin/tiers/free", {"markup_percent": "2"}, reason="cli test")
+    assert cli(gateway, "history", "--entity", "tier", "--id", "free", "--limit", "1") == 0
+    [change] = json.loads(capsys.readouterr().out)["data"]
+    assert (change["reason"], change["new"]["markup_percent"]) == ("cli test", "2")
+
+    assert cli(gateway, "ledger", "--kind", "topup", "--after", "not-a-cursor") == 1
+    assert "400: 'after' takes the 'next' cursor" in capsys.readouterr().err

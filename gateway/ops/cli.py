@@ -1,5 +1,6 @@
 """`gateway serve | seed | migrate | new-secret-key | set-provider-key`, and the
-operator commands `users`, `keys`, `models` (see gateway.ops.cli_admin)."""
+operator commands `users`, `keys`, `models` (see gateway.ops.cli_admin) and the views
+`tiers`, `usage`, `ledger`, `history` (gateway.ops.cli_reports)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from billing.ledger_types import LedgerError
 from config_store.sqlite import SqliteStore
 from config_store.store import StoreError
 from gateway.backends import make_store
-from gateway.ops import cli_admin, cli_catalogue, migrate_store
+from gateway.ops import cli_admin, cli_catalogue, cli_reports, migrate_store
 from gateway.ops.seed import admin_key, read_secret, seed
 from gateway.providers.vault import Vault, VaultError
 from gateway.settings import Settings, SettingsError
@@ -135,12 +136,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     move.add_argument("--dry-run", action="store_true")
     cli_admin.add_commands(commands)
     cli_catalogue.add_commands(commands)
+    cli_reports.add_commands(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
         if args.command in cli_admin.GROUPS:
             return cli_admin.run(args, settings)
+        if args.command in cli_reports.GROUPS:
+            return cli_reports.run(args, settings)
         if args.command in cli_catalogue.GROUPS:
             return cli_catalogue.run(args, settings)
         if args.command == "serve":

@@ -76,25 +76,31 @@ def add_commands(commands: Any) -> None:
         common(parser)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def connection(args: argparse.Namespace, settings: Settings) -> tuple[str, str]:
+    """The running gateway's URL and the admin key to call it with."""
     url = (args.url or f"http://{settings.host}:{settings.port}").rstrip("/")
     key = args.admin_key or admin_key(settings, create=False)
     if not key:
         raise AdminCallFailed("no admin key: pass --admin-key or set GATEWAY_ADMIN_KEY")
+    return url, key
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    url, key = connection(args, settings)
 
     def call(method: str, path: str, body: Any = None) -> Any:
-        return _call(url, key, method, path, body)
+        return admin_call(url, key, method, path, body)
 
     if args.command == "users" and args.action == "create":
         user = {"id": args.id, "name": args.name or args.id}
         if args.tier:
             user["tier_id"] = args.tier
-        _print(call("POST", "/admin/users", user))
+        show(call("POST", "/admin/users", user))
     elif args.command == "users":
         credit = {"amount_usd": args.amount, "reason": args.reason}
         if args.idempotency_key:
             credit["idempotency_key"] = args.idempotency_key
-        _print(call("POST", f"/admin/users/{args.id}/topup", credit))
+        show(call("POST", f"/admin/users/{args.id}/topup", credit))
     elif args.command == "keys" and args.action == "create":
         limits: dict[str, Any] = {"name": args.name, "rpm": args.rpm, "tpm": args.tpm}
         if args.models:
@@ -103,9 +109,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             limits["spend_cap_usd"] = args.spend_cap
         made = call("POST", f"/admin/users/{args.user}/keys", limits)
         print(f"key (shown once): {made.pop('key')}", file=sys.stderr)
-        _print(made)
+        show(made)
     elif args.command == "keys":
-        _print(call("POST", f"/admin/keys/{args.key_id}/revoke"))
+        show(call("POST", f"/admin/keys/{args.key_id}/revoke"))
     elif args.action == "export":
         text = json.dumps(call("GET", "/admin/models/export"), indent=2) + "\n"
         if args.file == "-":
@@ -118,15 +124,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         except (OSError, ValueError) as exc:
             raise AdminCallFailed(f"cannot read {args.file}: {exc}") from None
         path = "/admin/models/bulk" + ("?dry_run=true" if args.dry_run else "")
-        _print(call("POST", path, rows))
+        show(call("POST", path, rows))
     return 0
 
 
-def _print(value: Any) -> None:
+def show(value: Any) -> None:
     print(json.dumps(value, indent=2))
 
 
-def _call(url: str, key: str, method: str, path: str, body: Any) -> Any:
+def admin_call(url: str, key: str, method: str, path: str, body: Any = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(  # noqa: S310 (the operator's own gateway URL)
         url + path,
