@@ -146,6 +146,22 @@ _SECTIONS = {knob.path.rpartition(".")[0] for knob in _KNOBS} - {""}
 assert {k.attr for k in _KNOBS} == {f.name for f in fields(RouterConfig)}
 
 
+def knob_ranges() -> list[dict[str, Any]]:
+    """Every knob with its kind, valid range and default: what an editor needs."""
+    defaults = RouterConfig()
+    kinds = {Decimal: "number", int: "integer", str: "string"}
+    return [
+        {
+            "path": knob.path,
+            "kind": kinds[knob.kind],
+            "min": None if knob.low is None else _number_out(knob.low),
+            "max": None if knob.high is None else _number_out(knob.high),
+            "default": _number_out(getattr(defaults, knob.attr)),
+        }
+        for knob in _KNOBS
+    ]
+
+
 def _walk(node: Any, prefix: str, out: dict[str, Any]) -> None:
     if not isinstance(node, Mapping):
         raise ConfigInvalid(f"'{prefix or 'config'}' must be an object.", prefix or "config")

@@ -332,3 +332,35 @@ def test_builtin_flag_ignores_the_database_config(
     assert shown["config"]["cost_penalties"]["mid"] == 50
     assert shown["effective"]["cost_penalties"]["mid"] == 10
     assert candidate(simulate(gw, CODING), O3)["cost_penalty"] == 10
+
+
+def test_a_draft_config_is_simulated_and_nothing_is_stored(gateway: GatewayServer):
+    """Simulate with `config` decides as PUT would have made it, and stores nothing."""
+    before = simulate(gateway, CODING)
+    stored = httpx.get(f"{gateway.base_url}/admin/router/config", headers=admin(gateway)).json()
+    changes_before = history(gateway, entity="router_config")
+    for prompt, patch, model, preset, changes in KNOBS[:3]:
+        drafted = simulate(gateway, prompt, preset or "auto", config=patch)
+        assert drafted["draft"] is True
+        assert candidate(drafted, model) == {**candidate(before, model), **changes}
+    bad = httpx.post(
+        f"{gateway.base_url}/admin/router/simulate",
+        headers=admin(gateway),
+        json={"messages": [{"role": "user", "content": "hi"}], "config": {"chain_length": 0}},
+    )
+    assert bad.status_code == 400
+    assert bad.json()["error"]["param"] == "config.chain_length"
+    after = httpx.get(f"{gateway.base_url}/admin/router/config", headers=admin(gateway)).json()
+    assert after == stored
+    assert history(gateway, entity="router_config") == changes_before
+    assert simulate(gateway, CODING)["draft"] is False
+    knobs = {knob["path"]: knob for knob in stored["knobs"]}
+    assert knobs["chain_length"] == {
+        "path": "chain_length",
+        "kind": "integer",
+        "min": 1,
+        "max": 10,
+        "default": 3,
+    }
+    assert knobs["complexity_multipliers.simple"]["default"] == 0.7
+    assert len(knobs) == len(stored["knobs"]) == 23

@@ -1,24 +1,29 @@
 """Admin routes of the auto-router: its config, the model profiles, and a
 simulation of a routing decision that calls no provider.
 
-    GET    /admin/router/config              the stored config and the one in effect
+    GET    /admin/router/config              the stored config, the one in effect, and
+                                             every knob's kind, range and default
     PUT    /admin/router/config              change knobs (a partial document)
     GET    /admin/router/profiles            every profile
     GET    /admin/router/profiles/{model}
     PUT    /admin/router/profiles/{model}    create (whole) or change (partial)
     DELETE /admin/router/profiles/{model}    the model is no longer auto-routed
-    POST   /admin/router/simulate            a chat request in, the decision out
+    POST   /admin/router/simulate            a chat request in, the decision out; with
+                                             `config` (a partial document), as that
+                                             unsaved draft would decide
 
 Every change is recorded in the history (see gateway.api.admin.history).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from config_store.router_config import ConfigInvalid, ModelProfile, RouterConfig
+from config_store.router_config import ConfigInvalid, ModelProfile, RouterConfig, knob_ranges
 from config_store.schema import User
 from config_store.snapshot import Snapshot
 from gateway.api.admin.changes import (
@@ -30,7 +35,7 @@ from gateway.api.admin.changes import (
 )
 from gateway.api.endpoint import JSON
 from gateway.autoroute.decision import preset_of, router_sources
-from gateway.errors import GatewayError, model_not_found
+from gateway.errors import GatewayError, bad_request, model_not_found
 from gateway.proxy.admission import route_chat
 from gateway.proxy.validation import validate_chat
 
@@ -47,6 +52,7 @@ async def get_config(request: Request) -> Response:
             "source": services.settings.router_source,
             "config": snapshot.router.to_json(),
             "effective": effective.to_json(),
+            "knobs": knob_ranges(),
         }
     )
 
@@ -119,9 +125,12 @@ async def delete_profile(request: Request) -> Response:
 async def simulate(request: Request) -> Response:
     """The routing decision for a chat request, as `model: "auto"` would make it,
     with every candidate's score term by term. The local classifier decides (no
-    provider is called); `?user=<id>` uses that user's tier and stickiness."""
+    provider is called); `?user=<id>` uses that user's tier and stickiness. A
+    `config` field (a partial router config, validated as PUT validates it) is
+    merged over the stored one for this decision only: nothing is stored."""
     services = admin_services(request)
     body = await json_body(request)
+    draft = body.pop("config", None)
     model_name, messages, max_tokens, _ = validate_chat({"model": "auto", **body})
     preset = preset_of(model_name)
     if preset is None:
@@ -129,12 +138,18 @@ async def simulate(request: Request) -> Response:
             400, "Simulate routes 'auto' or an 'auto:' preset.", param="model", code="invalid_value"
         )
     snapshot = services.cache.snapshot
+    if draft is not None:
+        try:
+            snapshot = replace(snapshot, router=RouterConfig.merged(snapshot.router, draft))
+        except ConfigInvalid as exc:
+            raise bad_request(str(exc), param=f"config.{exc.param}", code="invalid_value") from None
     user = _simulated_user(request, snapshot)
     decision = await route_chat(
         services.core, snapshot, request.headers, body, messages, user, preset, max_tokens, None
     )
     config, _ = router_sources(snapshot, services.settings.router_source)
     result = decision.to_json()
+    result["draft"] = draft is not None
     if config.classifier_model:
         result["classifier_note"] = (
             f"the config names '{config.classifier_model}' as classifier model; "
