@@ -53,6 +53,22 @@ def test_tokens_per_minute_and_retry_after_rounds_up():
     assert "the provider 'openai'" in refused.value.message
 
 
+def test_what_a_limit_has_taken_is_read_without_charging_it():
+    clock = Clock()
+    limiter = RateLimiter(clock)
+    tokens = Limit("provider", "openai", "tokens", 600, 250)
+    assert limiter.used("provider", "openai", "tokens", 600) == 0  # never charged
+    limiter.admit([tokens, tokens])
+    assert limiter.used("provider", "openai", "tokens", 600) == 500
+    clock.now += 30  # half a minute refills 300
+    assert limiter.used("provider", "openai", "tokens", 600) == 200
+    assert limiter.used("provider", "openai", "tokens", 600) == 200  # reading takes nothing
+    assert limiter.used("provider", "openai", "tokens", 900) == 0  # the limit changed
+    assert limiter.used("provider", "openai", "requests", 600) == 0
+    clock.now += 60
+    assert limiter.used("provider", "openai", "tokens", 600) == 0
+
+
 def test_all_or_nothing_across_limits():
     clock = Clock()
     limiter = RateLimiter(clock)
@@ -115,4 +131,13 @@ def test_per_key_and_per_provider_limits_through_the_gateway(gateway, fake_opena
     # needs 3 + 3 + 1 prompt tokens + 10 of output = 17 tokens
     gateway.execute("UPDATE providers SET tpm = 40 WHERE id = 'openai'")
     gateway.refresh()
+    charged = time.monotonic()
     assert [ask(other).status_code for _ in range(3)] == [200, 200, 429]
+    # The admin view says how much of the limit is taken: two requests of 17 tokens,
+    # less what has refilled since (40 per minute).
+    shown = httpx.get(
+        f"{gateway.base_url}/admin/providers/openai",
+        headers={"Authorization": f"Bearer {gateway.admin_key}"},
+    ).json()
+    refilled = math.ceil((time.monotonic() - charged) * 40 / 60)
+    assert shown["tpm"] == 40 and 34 - refilled <= shown["tpm_used"] <= 34

@@ -80,6 +80,15 @@ class RateLimiter:
         for bucket, cost in charged:
             bucket.level -= cost
 
+    def used(self, scope: str, owner: str, unit: str, per_minute: int) -> int:
+        """How much of a limit is taken now (what the bucket lacks of full), 0 when
+        nothing has been charged to it or its limit is not `per_minute` any more."""
+        bucket = self._buckets.get((scope, owner, unit))
+        if per_minute <= 0 or bucket is None or bucket.per_minute != per_minute:
+            return 0
+        bucket.refill(self._clock())
+        return max(0, math.ceil(per_minute - bucket.level - _EPSILON))
+
 
 def _refusal(wait: float, limit: Limit) -> GatewayError:
     who = "this API key" if limit.scope == "key" else f"the provider '{limit.owner}'"

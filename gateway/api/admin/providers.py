@@ -11,7 +11,9 @@
     GET    /admin/tiers, POST /admin/tiers, GET/PATCH/DELETE /admin/tiers/{id}
 
 A provider's API key is never returned: a provider shows `api_key: "set"` or
-`"not set"` and the key's last four characters. Keys are stored encrypted
+`"not set"` and the key's last four characters. `rpm_used` and `tpm_used` say how
+much of its RPM and TPM limits requests have taken on this instance (the limits
+are token buckets: a minute's worth refills in a minute). Keys are stored encrypted
 with GATEWAY_SECRET_KEY, which must be set to store one.
 """
 
@@ -54,6 +56,9 @@ def provider_view(services: Services, provider: Provider) -> dict[str, Any]:
     stored = shown.pop("api_key")
     shown["api_key"] = "set" if stored else "not set"
     shown["api_key_last4"] = _last4(services, provider) if stored else None
+    # What the provider's limits have taken in the last minute, on this instance.
+    shown["rpm_used"] = services.limiter.used("provider", provider.id, "requests", provider.rpm)
+    shown["tpm_used"] = services.limiter.used("provider", provider.id, "tokens", provider.tpm)
     return shown
 
 
