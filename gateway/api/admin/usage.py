@@ -3,6 +3,8 @@
 GET /admin/usage?from=&to=&group_by=user,key,model,provider,day
 GET /admin/ledger?user=&kind=&after=&limit=      pages in commit order
 GET /admin/reconcile                             every balance against its ledger
+
+(GET /admin/ledger/export, the ledger as CSV, is in ledger_export.py.)
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from gateway.errors import bad_request, unavailable
 _KINDS = ("charge", "topup", "adjust")
 
 
-def _moment(request: Request, name: str) -> str | None:
+def moment(request: Request, name: str) -> str | None:
     raw = request.query_params.get(name)
     if not raw:
         return None
@@ -45,7 +47,7 @@ async def usage(request: Request) -> Response:
         raise bad_request(
             f"'group_by' takes names from {', '.join(GROUPS)}, each once.", param="group_by"
         )
-    since, until = _moment(request, "from"), _moment(request, "to")
+    since, until = moment(request, "from"), moment(request, "to")
     try:
         rows = await services.reports.usage(group_by, since, until)
     except LedgerError as exc:
@@ -56,18 +58,24 @@ async def usage(request: Request) -> Response:
     return JSON({"from": since, "to": until, "group_by": group_by, "data": rows})
 
 
-async def ledger(request: Request) -> Response:
-    services = admin_services(request)
+def ledger_filters(request: Request) -> tuple[str | None, str | None]:
+    """The `user` and `kind` a ledger listing is narrowed to."""
     kind = request.query_params.get("kind") or None
     if kind is not None and kind not in _KINDS:
         raise bad_request(f"'kind' is one of {', '.join(_KINDS)}.", param="kind")
+    return request.query_params.get("user") or None, kind
+
+
+async def ledger(request: Request) -> Response:
+    services = admin_services(request)
+    user_id, kind = ledger_filters(request)
     raw_limit = request.query_params.get("limit", "100")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
         raise bad_request("'limit' must be an integer from 1 to 1000.", param="limit")
     limit = int(raw_limit)
     try:
         page = await services.reports.page(
-            user_id=request.query_params.get("user") or None,
+            user_id=user_id,
             kind=kind,
             after=request.query_params.get("after") or None,
             limit=limit,
