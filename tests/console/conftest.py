@@ -28,8 +28,11 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Browser]:
+    """One browser per module: Playwright's sync API runs an event loop in this
+    thread while it is open, which the suite's async tests in the same worker
+    could not run beside, so it is closed when the module's tests are done."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium_path, args=list(LAUNCH_ARGS))
         yield launched
