@@ -154,7 +154,16 @@ SCHEMAS: dict[str, Any] = {
     "Key": _object(_KEY_PROPERTIES),
     "RouterConfig": {"type": "object", "description": "any part of GET /admin/router/config"},
     "Profile": {"type": "object", "description": "quality, speed_tier, scores, capabilities"},
-    "ChatRequest": {"type": "object", "required": ["messages"]},
+    "ChatRequest": {
+        "type": "object",
+        "required": ["messages"],
+        "properties": {
+            "config": {
+                "type": "object",
+                "description": "simulate only: an unsaved router config draft (any part of it)",
+            }
+        },
+    },
 }
 
 BODIES: dict[tuple[str, str], str] = {
@@ -198,7 +207,7 @@ def _summary(endpoint: Any) -> str:
 def document(routes: list[Any]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
-        if not isinstance(route, Route) or not route.path.startswith("/admin"):
+        if not isinstance(route, Route) or not route.path.startswith("/admin/"):
             continue
         path = _PARAM.sub(r"{\1}", route.path)
         for method in sorted((route.methods or set()) - {"HEAD"}):

@@ -3,6 +3,7 @@ has a label, and its screenshot is taken at 1280x800 and at a phone's width."""
 
 from __future__ import annotations
 
+import httpx
 from playwright.sync_api import Page, expect
 
 from tests.console.conftest import open_page, screenshot, sign_in
@@ -20,7 +21,19 @@ UNLABELLED = """() => [...document.querySelectorAll(
     .map(el => el.outerHTML.slice(0, 120))"""
 
 
+def traffic(gw: GatewayServer) -> None:
+    """A few requests, so that the overview and usage pages have something to draw."""
+    for model, count in (("mock-1", 5), ("gpt-4o-mini-2024-07-18", 3), ("no-such-model", 1)):
+        for n in range(count):
+            httpx.post(
+                f"{gw.base_url}/v1/chat/completions",
+                headers={"authorization": f"Bearer {gw.demo_key}"},
+                json={"model": model, "messages": [{"role": "user", "content": f"hello {n}"}]},
+            )
+
+
 def test_every_page_draws_with_labelled_controls(module_gateway: GatewayServer, page: Page):
+    traffic(module_gateway)
     sign_in(page, module_gateway)
     links = page.locator("#nav a").evaluate_all("links => links.map(a => a.dataset.page)")
     assert tuple(links) == PAGES
@@ -30,6 +43,7 @@ def test_every_page_draws_with_labelled_controls(module_gateway: GatewayServer, 
         expect(page.locator(f"[data-page={name}] .error-box")).to_have_count(0)
         assert page.evaluate(UNLABELLED) == [], name
         screenshot(page, f"page-{name}")
+        screenshot(page, f"page-{name}-viewport", full_page=False)
     page.set_viewport_size({"width": 390, "height": 844})
     for name in PAGES:
         open_page(page, name)

@@ -14,18 +14,18 @@ function niceMax(value) {
  * lineChart({title, labels: [x labels], series: [{name, values: [numbers]}], format})
  * Each series in its own colour (c0..c5), a legend, and a <title> on every point.
  */
-export function lineChart({ title, labels, series, format = String, height = 180 }) {
-  const pad = { left: 48, right: 8, top: 8, bottom: 22 };
-  const innerW = W - pad.left - pad.right;
+export function lineChart({ title, labels, series, format = String, height = 180, width = W }) {
+  const pad = { left: 64, right: 8, top: 8, bottom: 22 };
+  const innerW = width - pad.left - pad.right;
   const innerH = height - pad.top - pad.bottom;
   const max = niceMax(Math.max(0, ...series.flatMap((s) => s.values)));
   const n = Math.max(1, labels.length - 1);
   const x = (i) => pad.left + (innerW * i) / n;
   const y = (v) => pad.top + innerH - (innerH * v) / max;
-  const svg = h("svg:svg", { viewBox: `0 0 ${W} ${height}`, role: "img", "aria-label": title });
+  const svg = h("svg:svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title });
   for (const frac of [0, 0.5, 1]) {
     const v = max * frac;
-    svg.append(h("svg:line", { class: "axis", x1: pad.left, x2: W - pad.right, y1: y(v), y2: y(v) }));
+    svg.append(h("svg:line", { class: "axis", x1: pad.left, x2: width - pad.right, y1: y(v), y2: y(v) }));
     svg.append(h("svg:text", { class: "tick", x: pad.left - 4, y: y(v) + 3, "text-anchor": "end" }, format(v)));
   }
   const every = Math.max(1, Math.ceil(labels.length / 6));
@@ -50,23 +50,23 @@ export function lineChart({ title, labels, series, format = String, height = 180
 }
 
 /** barChart({title, items: [{label, value, text}]}): horizontal bars, largest first as given. */
-export function barChart({ title, items, format = String }) {
+export function barChart({ title, items, format = String, width = 420 }) {
   if (!items.length) {
     return h("figure", { class: "chart" }, h("figcaption", {}, title), h("p", { class: "muted" }, "No data yet."));
   }
-  const row = 22;
-  const labelW = 170;
+  const row = 24;
+  const labelW = 150;
   const height = Math.max(row, items.length * row) + 4;
   const max = Math.max(0, ...items.map((i) => i.value)) || 1;
-  const svg = h("svg:svg", { viewBox: `0 0 ${W} ${height}`, role: "img", "aria-label": title });
+  const svg = h("svg:svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title });
   items.forEach((item, i) => {
     const top = i * row + 2;
-    const width = ((W - labelW - 90) * item.value) / max;
+    const bar = ((width - labelW - 110) * item.value) / max;
     svg.append(h("svg:text", { class: "bar-label", x: labelW - 6, y: top + 14, "text-anchor": "end" },
-      item.label.length > 26 ? item.label.slice(0, 25) + "…" : item.label));
-    svg.append(h("svg:rect", { x: labelW, y: top + 3, width: Math.max(1, width), height: row - 8, class: `dot k${i % 6}` },
+      item.label.length > 24 ? item.label.slice(0, 23) + "…" : item.label));
+    svg.append(h("svg:rect", { x: labelW, y: top + 3, width: Math.max(1, bar), height: row - 8, class: `dot k${i % 6}` },
       h("svg:title", {}, `${item.label}: ${item.text ?? format(item.value)}`)));
-    svg.append(h("svg:text", { class: "tick", x: labelW + width + 6, y: top + 14 }, item.text ?? format(item.value)));
+    svg.append(h("svg:text", { class: "tick", x: labelW + bar + 6, y: top + 15 }, item.text ?? format(item.value)));
   });
   return h("figure", { class: "chart" }, h("figcaption", {}, title), svg);
 }

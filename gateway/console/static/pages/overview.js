@@ -11,6 +11,7 @@ function minuteLabel(seconds) {
 }
 
 function spendFormat(value) {
+  if (value === 0) return "$0";
   return value >= 1 ? `$${value.toFixed(2)}` : `$${value.toPrecision(2)}`;
 }
 

@@ -69,7 +69,7 @@ export async function render(root, { api }) {
       h("div", { class: "grid" }, stat("Requests", number(requests), "requests"), stat("Spend", usd(nanoText(total)), "spend"),
         stat("Uncollected (beyond holds)", usd(nanoText(uncollected)), "uncollected")),
       card(null, lineChart({ title: "Spend per day (USD)", labels: days.map((d) => d.slice(5)), series: [{ name: "spend", values: days.map((d) => spendByDay[d] || 0) }],
-        format: (v) => (v >= 1 ? `$${v.toFixed(2)}` : `$${v.toPrecision(2)}`) })),
+        format: (v) => (v === 0 ? "$0" : v >= 1 ? `$${v.toFixed(2)}` : `$${v.toPrecision(2)}`), width: 1200, height: 220 })),
       h("div", { class: "grid" },
         card(null, barChart({ title: "Spend per model", items: bars(byModel, "model") })),
         card(null, barChart({ title: "Spend per user", items: bars(byUser, "user") })),
