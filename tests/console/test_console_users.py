@@ -37,6 +37,8 @@ def test_a_top_up_sent_twice_with_one_idempotency_key_is_one_ledger_row(
     apply.click()  # the same form again: a retry
     expect(result).to_contain_text("replayed")
     screenshot(page, "users-topup")
+    tier = page.locator("tr", has=page.get_by_label("Markup percent of free"))
+    expect(tier.locator("td").nth(3)).to_have_text("1")  # demo is on the free tier
     rows = gw.query(
         "SELECT amount_nano, reason FROM ledger WHERE user_id = 'demo' AND request_id = ?",
         f"topup:demo:{key}",

@@ -94,7 +94,7 @@ export async function render(root, { api, route }) {
     const balance = h("span", { class: "stat", "data-balance": user.id }, usd(user.balance_usd));
     return card(`${user.name || user.id}`,
       h("p", { class: "muted small" }, `${user.id} · tier ${user.tier_id}`),
-      h("div", { class: "row" }, h("div", {}, h("div", { class: "muted small" }, "Balance"), balance),
+      h("div", { class: "row stats" }, h("div", {}, h("div", { class: "muted small" }, "Balance"), balance),
         h("div", {}, h("div", { class: "muted small" }, "Held by requests in flight"), h("span", { class: "stat" }, usd(user.held_usd)))),
       h("fieldset", {}, h("legend", {}, "Credit or adjust"),
         field("Kind", kind),
@@ -235,5 +235,6 @@ export async function render(root, { api, route }) {
   }
 
   await Promise.all([loadUsers(), loadTiers()]);
+  drawTiers(); // again, now that the users each tier counts are known
   await drawDetail();
 }
