@@ -62,7 +62,7 @@ def install() -> tuple[str | None, str]:
         if found:
             return found, f"found {found}"
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        command = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+        command = ["apt-get", "install", "-y", "chromium"]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
         if done.returncode != 0:
             subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600)
