@@ -190,6 +190,25 @@ def test_a_conversation_sticks_to_its_model_across_turns(
     assert sticky["stickiness_bonus"] == 25
     assert result["chain"][0] == model
 
+    # A draft that turns stickiness off is simulated without it, and the live
+    # memory is untouched: the next simulation and the next turn still stick.
+    def simulate_turn_two(**extra: Any) -> dict[str, Any]:
+        body = {"model": "auto", "messages": turn_two, **extra}
+        response = httpx.post(
+            f"{gateway.base_url}/admin/router/simulate",
+            headers=admin(gateway),
+            params={"user": "demo"},
+            json=body,
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    drafted = simulate_turn_two(config={"sticky_conversations": 0})
+    assert drafted["sticky_model"] is None
+    assert simulate_turn_two()["sticky_model"] == model
+    third = client.chat.completions.create(model="auto", messages=turn_two)
+    assert third.model == model
+
 
 def test_an_explicit_conversation_id_and_a_lost_capability(
     client: openai.OpenAI, gateway: GatewayServer

@@ -18,6 +18,13 @@ class StickyRoutes:
     def __len__(self) -> int:
         return len(self._served)
 
+    def copy(self) -> StickyRoutes:
+        """A separate memory with the same entries, for decisions that must not
+        touch the live one (a simulation under a draft config)."""
+        twin = StickyRoutes(self._capacity)
+        twin._served = self._served.copy()
+        return twin
+
     def resize(self, capacity: int) -> None:
         self._capacity = capacity
         while len(self._served) > capacity:

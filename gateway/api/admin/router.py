@@ -144,8 +144,11 @@ async def simulate(request: Request) -> Response:
         except ConfigInvalid as exc:
             raise bad_request(str(exc), param=f"config.{exc.param}", code="invalid_value") from None
     user = _simulated_user(request, snapshot)
+    core = services.core
+    if draft is not None:  # a draft's sticky_conversations must not resize the live memory
+        core = replace(core, sticky=core.sticky.copy())
     decision = await route_chat(
-        services.core, snapshot, request.headers, body, messages, user, preset, max_tokens, None
+        core, snapshot, request.headers, body, messages, user, preset, max_tokens, None
     )
     config, _ = router_sources(snapshot, services.settings.router_source)
     result = decision.to_json()
