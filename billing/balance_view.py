@@ -77,6 +77,7 @@ class BalanceView:
         """Re-read every balance this instance holds, in one read."""
         began = self._clock()
         await self._meter.resync(self._read)
+        await self._meter.spending.refresh()  # the budgets' windows, likewise
         self._resynced_at = max(self._resynced_at, began)
         self.resyncs += 1
 

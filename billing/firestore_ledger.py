@@ -45,6 +45,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from billing.firestore_shipment import SHIP_ROWS, balance_documents, commit_rows
 from billing.ledger_types import LedgerEntry, LedgerError, LedgerHealth
 from billing.sqlite_ledger import SqliteLedger
+from billing.subjects import SUBJECT_COLUMNS, spent_query, subject_values
 from config_store.firestore_client import TimeLimit, client, describe
 from config_store.reachability import Reachability
 
@@ -70,7 +71,10 @@ CREATE TABLE IF NOT EXISTS ledger (
     key_id TEXT NOT NULL DEFAULT '',
     uncollected_nano INTEGER NOT NULL DEFAULT 0,
     usage_source TEXT NOT NULL DEFAULT '',
-    usage_raw TEXT NOT NULL DEFAULT ''
+    usage_raw TEXT NOT NULL DEFAULT '',
+    team_id TEXT NOT NULL DEFAULT '',
+    paid_by TEXT NOT NULL DEFAULT '',
+    end_user TEXT NOT NULL DEFAULT ''
 );
 """
 # Columns added since the outbox's first version, for an outbox file that predates them.
@@ -78,6 +82,9 @@ _OUTBOX_ADDED = (
     ("uncollected_nano", "INTEGER NOT NULL DEFAULT 0"),
     ("usage_source", "TEXT NOT NULL DEFAULT ''"),
     ("usage_raw", "TEXT NOT NULL DEFAULT ''"),
+    ("team_id", "TEXT NOT NULL DEFAULT ''"),
+    ("paid_by", "TEXT NOT NULL DEFAULT ''"),
+    ("end_user", "TEXT NOT NULL DEFAULT ''"),
 )
 
 
@@ -294,7 +301,8 @@ class FirestoreLedger:
             local = {
                 row[0]: int(row[1])
                 for row in self._query(
-                    "SELECT user_id, COALESCE(SUM(amount_nano), 0) FROM ledger GROUP BY user_id"
+                    "SELECT CASE paid_by WHEN 'team' THEN 'team:' || team_id ELSE user_id END "
+                    "AS account, COALESCE(SUM(amount_nano), 0) FROM ledger GROUP BY account"
                 )
             }
             return remote, local
@@ -302,27 +310,27 @@ class FirestoreLedger:
         remote, local = await self._locked_read(read)
         return {user: remote.get(user, 0) + local.get(user, 0) for user in wanted}
 
-    async def key_spent(self, key_id: str) -> int:
+    async def spent(self, scope: str, subject: str, since: str) -> int:
+        """Firestore's charges of `subject` from `since` on (a composite index, see
+        the README), plus the outbox's."""
+        values = subject_values(scope, subject)
+
         async def read(seconds: float) -> tuple[list[Any], int]:
             def fetch(db: AsyncClient) -> Awaitable[list[Any]]:
-                query = db.collection("ledger").where(filter=FieldFilter("key_id", "==", key_id))
-                return query.get()
+                query: Any = db.collection("ledger")
+                for column, value in zip(SUBJECT_COLUMNS[scope], values, strict=True):
+                    query = query.where(filter=FieldFilter(column, "==", value))
+                if since:
+                    query = query.where(filter=FieldFilter("created_at", ">=", since))
+                return query.get()  # type: ignore[no-any-return]
 
-            docs = await self._remote("key_spent", fetch, seconds)
-            local = self._query(
-                "SELECT COALESCE(SUM(amount_nano), 0) FROM ledger "
-                "WHERE key_id = ? AND kind = 'charge'",
-                key_id,
-            ).fetchone()
-            return docs, int(local[0])
+            docs = await self._remote("spent", fetch, seconds)
+            sql, args = spent_query(scope, subject, since)
+            return docs, int(self._query(sql, *args).fetchone()[0])
 
         docs, local = await self._locked_read(read)
-        remote = sum(
-            int(d.to_dict().get("amount_nano", 0))
-            for d in docs
-            if (d.to_dict() or {}).get("kind") == "charge"
-        )
-        return -(remote + local)
+        rows = [d.to_dict() or {} for d in docs]
+        return local - sum(int(r.get("amount_nano", 0)) for r in rows if r.get("kind") == "charge")
 
     async def has_entry(self, request_id: str) -> bool:
         if self._query("SELECT 1 FROM ledger WHERE request_id = ?", request_id).fetchone():

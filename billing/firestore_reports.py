@@ -23,6 +23,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from billing.ledger_types import LedgerError
 from billing.reports import GROUPS, BadCursor, LedgerPage, decode_cursor, encode_cursor
+from billing.subjects import account_of
 
 _SUMS = (
     "prompt_tokens",
@@ -143,8 +144,9 @@ class FirestoreReports:
         sums: dict[str, int] = defaultdict(int)
         counts: dict[str, int] = defaultdict(int)
         for row in await self._rows():
-            sums[row["user_id"]] += int(row["amount_nano"])
-            counts[row["user_id"]] += 1
+            account = account_of(row["user_id"], row.get("team_id", ""), row.get("paid_by", ""))
+            sums[account] += int(row["amount_nano"])
+            counts[account] += 1
         return {
             user_id: (
                 int(balances.get(user_id, {}).get("balance_nano", 0)),
@@ -156,7 +158,12 @@ class FirestoreReports:
 
     async def orphans(self) -> int:
         known = set(await self._collection("users"))
-        return sum(1 for row in await self._rows() if row["user_id"] not in known)
+        return sum(
+            1
+            for row in await self._rows()
+            if row["user_id"] not in known
+            and not (row.get("paid_by") == "team" and row["user_id"] == "")
+        )
 
     async def shortfall(self) -> tuple[int, int]:
         rows = await self._rows(FieldFilter("kind", "==", "charge"))

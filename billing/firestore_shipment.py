@@ -14,6 +14,8 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1 import AsyncClient
 
+from billing.subjects import account_of
+
 SHIP_ROWS = 240  # rows + one increment per user stay under Firestore's 500 writes
 
 
@@ -49,7 +51,9 @@ async def commit_rows(db: AsyncClient, rows: list[sqlite3.Row]) -> None:
             if row["request_id"] in existing:
                 continue  # shipped before (a crash after the commit): never twice
             transaction.create(ref, ledger_document(row))
-            per_user[row["user_id"]] += int(row["amount_nano"])
+            per_user[account_of(row["user_id"], row["team_id"], row["paid_by"])] += int(
+                row["amount_nano"]
+            )
         for user_id, amount in per_user.items():
             if amount:
                 transaction.set(

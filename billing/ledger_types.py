@@ -36,6 +36,14 @@ class LedgerEntry:
     # count of what was relayed) or "anomaly" (usage not plausible: our count).
     usage_source: str = ""
     usage_raw: str = ""  # the provider's usage as it came, when it was not plausible
+    team_id: str = ""  # the user's team when the request was made
+    paid_by: str = ""  # "team": the team's wallet moved, not the user's balance
+    end_user: str = ""  # the client's own end user (OpenAI's `user` field), as it named them
+
+    @property
+    def account(self) -> str:
+        """The balance this row moves: the user's, or their team's wallet."""
+        return f"team:{self.team_id}" if self.paid_by == "team" else self.user_id
 
     def row(self) -> tuple[str | int, ...]:
         return (
@@ -57,6 +65,9 @@ class LedgerEntry:
             self.uncollected_nano,
             self.usage_source,
             self.usage_raw,
+            self.team_id,
+            self.paid_by,
+            self.end_user,
         )
 
 
@@ -89,9 +100,17 @@ class Ledger(Protocol):
 
     async def drained(self) -> None: ...
 
+    async def committed(self) -> None:
+        """Every row submitted so far is written where this instance's reads see
+        it (for Firestore: its outbox; `drained` also ships it)."""
+        ...
+
     async def balance(self, user_id: str) -> int | None: ...
 
-    async def key_spent(self, key_id: str) -> int: ...
+    async def spent(self, scope: str, subject: str, since: str) -> int:
+        """What was charged to a budget's subject (`billing.budgets.Subject`)
+        from `since` (a `created_at`; "" for ever) on."""
+        ...
 
     async def has_entry(self, request_id: str) -> bool: ...
 

@@ -15,8 +15,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from billing.ledger_types import Ledger, LedgerEntry, LedgerError
+from billing.spending import BudgetExceeded, Counter, Limit, Spending, Subject
+from billing.windows import Window, window
 
 log = logging.getLogger("gateway.meter")
 
@@ -32,34 +36,47 @@ class UnknownAccount(Exception):
     """The user has no balance row."""
 
 
-class SpendCapReached(Exception):
-    def __init__(self, available_nano: int, needed_nano: int) -> None:
-        super().__init__(f"the key may spend {available_nano} nano-USD more, needed {needed_nano}")
-        self.available_nano = available_nano
-        self.needed_nano = needed_nano
-
-
 @dataclass(slots=True)
 class Hold:
-    user_id: str
+    user_id: str  # the account it holds: the user's, or "team:<id>" for a team's wallet
     amount_nano: int
     open: bool = True
-    key_id: str = ""  # set when the key has a spend cap
+    subjects: tuple[Subject, ...] = ()  # the budgets' subjects it is reserved against
+    counters: tuple[Counter, ...] = ()  # the windows its charge will count in
+    limits: tuple[tuple[Limit, str], ...] = ()  # each budget, with its window's start
+    at: str = ""  # when it was taken (its charge's `created_at`)
 
 
 class Meter:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        zone: ZoneInfo | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self._ledger = ledger
+        self._zone = zone or ZoneInfo("UTC")  # where budgets' days, weeks and months begin
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._balances: dict[str, int] = {}
         self._held: dict[str, int] = {}
         self._loading: dict[str, asyncio.Future[int | None]] = {}
-        # Keys with a spend cap: what each spent (from the ledger, then kept here)
-        # and holds open against it.
-        self._spent: dict[str, int] = {}
-        self._key_held: dict[str, int] = {}
+        self.spending = Spending(ledger.spent, ledger.committed)
+        # Told of every charge once its row is committed (budget and balance alerts).
+        self.on_charge: Callable[[Hold, LedgerEntry], None] | None = None
         # Each user's count of balance moves made here, so that a resync whose read
         # may have missed one (it moved while the read was out) keeps the local value.
         self._moves: dict[str, int] = {}
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self._zone
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def window(self, kind: str, now: datetime | None = None) -> Window:
+        return window(kind, now or self._clock(), self._zone)
 
     async def _balance(self, user_id: str) -> int:
         balance = self._balances.get(user_id)
@@ -112,57 +129,74 @@ class Meter:
     async def available(self, user_id: str) -> int:
         return await self._balance(user_id) - self._held.get(user_id, 0)
 
-    async def hold(
-        self, user_id: str, amount_nano: int, *, key_id: str = "", key_cap: int | None = None
-    ) -> Hold:
-        """Reserve `amount_nano` of the user's balance (and of the key's spend cap)."""
-        balance = await self._balance(user_id)
-        if key_cap is not None:
-            spent = await self._key_spent(key_id)
-            room = key_cap - spent - self._key_held.get(key_id, 0)
+    async def hold(self, user_id: str, amount_nano: int, limits: tuple[Limit, ...] = ()) -> Hold:
+        """Reserve `amount_nano` of an account's balance (a user's, or "team:<id>")
+        and of every budget in `limits`; raise `BudgetExceeded` or
+        `InsufficientBalance` (and reserve nothing) if any of them cannot cover it."""
+        now = self._clock()
+        windows = await self._windows(user_id, limits, now)
+        # No await from here on: the checks and the reservation are one step.
+        self._check(user_id, amount_nano, windows)
+        self._held[user_id] = self._held.get(user_id, 0) + amount_nano
+        subjects = tuple(dict.fromkeys((limit.scope, limit.subject) for limit, _ in windows))
+        counters = tuple(
+            dict.fromkeys((lm.scope, lm.subject, w.kind, w.since) for lm, w in windows)
+        )
+        self.spending.reserve(subjects, amount_nano)
+        at = now.astimezone(UTC).isoformat(timespec="microseconds")
+        limited = tuple((limit, current.since) for limit, current in windows)
+        return Hold(user_id, amount_nano, subjects=subjects, counters=counters, at=at,
+                    limits=limited)  # fmt: skip
+
+    async def check(self, user_id: str, amount_nano: int, limits: tuple[Limit, ...] = ()) -> None:
+        """Raise as `hold` would, reserving nothing."""
+        self._check(user_id, amount_nano, await self._windows(user_id, limits, self._clock()))
+
+    async def _windows(
+        self, user_id: str, limits: tuple[Limit, ...], now: datetime
+    ) -> list[tuple[Limit, Window]]:
+        await self._balance(user_id)
+        windows = [(limit, window(limit.window, now, self._zone)) for limit in limits]
+        while True:  # a newer window read meanwhile by another request: read this one again
+            for limit, current in windows:
+                await self.spending.load((limit.scope, limit.subject, current.kind, current.since))
+            if all(self.spending.room(limit, current) is not None for limit, current in windows):
+                return windows
+
+    def _check(self, user_id: str, amount_nano: int, windows: list[tuple[Limit, Window]]) -> None:
+        for limit, current in windows:
+            room = self.spending.room(limit, current)
+            assert room is not None  # loaded by _windows, with no await since
             if amount_nano > room:
-                raise SpendCapReached(room, amount_nano)
-        held = self._held.get(user_id, 0)
-        if amount_nano > balance - held:
-            raise InsufficientBalance(balance - held, amount_nano)
-        self._held[user_id] = held + amount_nano
-        if key_cap is None:
-            return Hold(user_id, amount_nano)
-        self._key_held[key_id] = self._key_held.get(key_id, 0) + amount_nano
-        return Hold(user_id, amount_nano, key_id=key_id)
+                raise BudgetExceeded(limit, room, amount_nano, current.resets_at)
+        available = self._balances[user_id] - self._held.get(user_id, 0)
+        if amount_nano > available:
+            raise InsufficientBalance(available, amount_nano)
 
-    async def key_room(self, key_id: str, cap: int | None) -> int | None:
-        """What a key's spend cap still allows (after its open holds); None: no cap."""
-        if cap is None:
-            return None
-        return cap - await self._key_spent(key_id) - self._key_held.get(key_id, 0)
-
-    async def key_spent(self, key_id: str) -> tuple[int, int]:
-        """What a key has spent, and what its open holds reserve."""
-        return await self._key_spent(key_id), self._key_held.get(key_id, 0)
-
-    async def _key_spent(self, key_id: str) -> int:
-        spent = self._spent.get(key_id)
-        if spent is None:
-            loaded = await self._ledger.key_spent(key_id)
-            spent = self._spent.setdefault(key_id, loaded)
-        return spent
+    async def budget_state(self, limit: Limit) -> tuple[int, int, Window]:
+        """A budget now: what its window has been charged, what open holds
+        reserve against it, and the window."""
+        current = window(limit.window, self._clock(), self._zone)
+        counter = (limit.scope, limit.subject, current.kind, current.since)
+        await self.spending.load(counter)
+        spent = self.spending.spent(counter)
+        return spent or 0, self.spending.held(limit.scope, limit.subject), current
 
     async def credit(self, entry: LedgerEntry) -> int:
         """A top-up or an adjustment (any sign): applied once committed; returns
         the new balance. An adjustment may take the balance below zero."""
-        await self._balance(entry.user_id)
+        await self._balance(entry.account)
         # Applied before its commit (and taken back if that fails), as a charge is:
         # a resync waits for the rows submitted before it reads, so it sees both.
-        self._balances[entry.user_id] += entry.amount_nano
-        self._moved(entry.user_id)
+        self._balances[entry.account] += entry.amount_nano
+        self._moved(entry.account)
         try:
             await self._ledger.submit(entry)
         except BaseException:
-            self._balances[entry.user_id] -= entry.amount_nano
-            self._moved(entry.user_id)
+            self._balances[entry.account] -= entry.amount_nano
+            self._moved(entry.account)
             raise
-        return self._balances[entry.user_id]
+        return self._balances[entry.account]
 
     def release(self, hold: Hold) -> None:
         """End a hold without a charge (the request failed everywhere)."""
@@ -173,8 +207,7 @@ class Meter:
                 self._held[hold.user_id] = remaining
             else:
                 self._held.pop(hold.user_id, None)
-            if hold.key_id:
-                self._key_held[hold.key_id] -= hold.amount_nano
+            self.spending.unreserve(hold.subjects, hold.amount_nano)
 
     def _apply(self, hold: Hold, entry: LedgerEntry) -> asyncio.Future[None]:
         if not hold.open or not 0 <= -entry.amount_nano <= hold.amount_nano:
@@ -184,18 +217,17 @@ class Meter:
                 f"({'open' if hold.open else 'closed'}) for {entry.request_id}"
             )
         self.release(hold)
-        self._balances[entry.user_id] = self._balances.get(entry.user_id, 0) + entry.amount_nano
-        self._moved(entry.user_id)
-        if hold.key_id and hold.key_id in self._spent:
-            self._spent[hold.key_id] -= entry.amount_nano  # a charge is negative
+        account = entry.account
+        self._balances[account] = self._balances.get(account, 0) + entry.amount_nano
+        self._moved(account)
+        self.spending.add(hold.counters, -entry.amount_nano)  # a charge is negative
         return self._ledger.submit(entry)
 
     def _undo(self, hold: Hold, entry: LedgerEntry) -> None:
         """A charge whose ledger row was not written: as if it never happened."""
-        self._balances[entry.user_id] -= entry.amount_nano
-        self._moved(entry.user_id)
-        if hold.key_id and hold.key_id in self._spent:
-            self._spent[hold.key_id] += entry.amount_nano
+        self._balances[entry.account] -= entry.amount_nano
+        self._moved(entry.account)
+        self.spending.add(hold.counters, entry.amount_nano)
 
     async def settle(self, hold: Hold, entry: LedgerEntry) -> int:
         """Charge `entry` in place of `hold`; returns the new balance once committed."""
@@ -205,7 +237,15 @@ class Meter:
         except LedgerError:
             self._undo(hold, entry)
             raise
-        return self._balances[entry.user_id]
+        self._charged(hold, entry)
+        return self._balances[entry.account]
+
+    def _charged(self, hold: Hold, entry: LedgerEntry) -> None:
+        if self.on_charge is not None:
+            try:
+                self.on_charge(hold, entry)
+            except Exception:  # an alert must never cost a request its answer
+                log.exception("the charge hook failed for %s", entry.request_id)
 
     def settle_nowait(self, hold: Hold, entry: LedgerEntry) -> None:
         """Settle when nobody is left to answer (the client went away)."""
@@ -215,5 +255,7 @@ class Meter:
             if not future.cancelled() and future.exception() is not None:
                 self._undo(hold, entry)
                 log.error("ledger row %s not written: %s", entry.request_id, future.exception())
+            elif not future.cancelled():
+                self._charged(hold, entry)
 
         committed.add_done_callback(done)

@@ -25,6 +25,8 @@ GROUPS = {
     "model": "model_id",
     "provider": "provider",
     "day": "substr(created_at, 1, 10)",
+    "team": "team_id",
+    "end_user": "end_user",
 }
 
 
@@ -198,10 +200,17 @@ class LedgerReports:
         return await self._read(work)
 
     async def balances(self) -> dict[str, tuple[int, int, int]]:
-        """Per user: (balance column, sum of its ledger rows, number of rows)."""
+        """Per account (a user, or "team:<id>" for a team's wallet): (balance column,
+        sum of its ledger rows, number of rows)."""
         sql = (
             "SELECT u.id, u.balance_nano, COALESCE(SUM(l.amount_nano), 0), COUNT(l.request_id) "
-            "FROM users u LEFT JOIN ledger l ON l.user_id = u.id GROUP BY u.id ORDER BY u.id"
+            "FROM users u LEFT JOIN ledger l ON l.user_id = u.id AND l.paid_by != 'team' "
+            "GROUP BY u.id "
+            "UNION ALL "
+            "SELECT 'team:' || t.team_id, t.balance_nano, COALESCE(SUM(l.amount_nano), 0), "
+            "COUNT(l.request_id) FROM team_balances t "
+            "LEFT JOIN ledger l ON l.team_id = t.team_id AND l.paid_by = 'team' "
+            "GROUP BY t.team_id ORDER BY 1"
         )
 
         def work(db: sqlite3.Connection) -> dict[str, tuple[int, int, int]]:
@@ -211,7 +220,10 @@ class LedgerReports:
 
     async def orphans(self) -> int:
         """Ledger rows whose user does not exist (there should be none)."""
-        sql = "SELECT COUNT(*) FROM ledger WHERE user_id NOT IN (SELECT id FROM users)"
+        sql = (
+            "SELECT COUNT(*) FROM ledger WHERE user_id NOT IN (SELECT id FROM users) "
+            "AND NOT (paid_by = 'team' AND user_id = '')"
+        )
         return await self._read(lambda db: int(db.execute(sql).fetchone()[0]))
 
     async def shortfall(self) -> tuple[int, int]:

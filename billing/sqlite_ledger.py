@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 from billing.ledger_types import LedgerEntry, LedgerError, LedgerHealth
 from billing.sqlite_writes import Busy, WriterConnection, describe
+from billing.subjects import spent_query
 from billing.wal import CHECKPOINT_BYTES, WalPolicy
 from billing.writer_queues import QueuedRow, RowQueue, StoreJobs, answer_rows, fail_rows
 from billing.writer_record import WriterRecord
@@ -179,6 +180,9 @@ class SqliteLedger:
         if pending:
             await asyncio.gather(*(asyncio.shield(f) for f in pending), return_exceptions=True)
 
+    async def committed(self) -> None:
+        await self.drained()
+
     @property
     def writable(self) -> bool:
         """Rows are being written: cheap enough to ask for every request."""
@@ -196,15 +200,17 @@ class SqliteLedger:
         )
 
     async def balance(self, user_id: str) -> int | None:
+        """A user's balance, or a team wallet's ("team:<id>": 0 before its first row)."""
+        if user_id.startswith("team:"):
+            sql = "SELECT balance_nano FROM team_balances WHERE team_id = ?"
+            row = await self._read_one(sql, user_id.removeprefix("team:"))
+            return 0 if row is None else int(row[0])
         row = await self._read_one("SELECT balance_nano FROM users WHERE id = ?", user_id)
         return None if row is None else int(row[0])
 
-    async def key_spent(self, key_id: str) -> int:
-        """What a key has been charged so far (read once per key and process)."""
-        sql = (
-            "SELECT -COALESCE(SUM(amount_nano), 0) FROM ledger WHERE key_id = ? AND kind = 'charge'"
-        )
-        row = await self._read_one(sql, key_id)
+    async def spent(self, scope: str, subject: str, since: str) -> int:
+        sql, args = spent_query(scope, subject, since)
+        row = await self._read_one(sql, *args)
         return int(row[0]) if row else 0
 
     async def has_entry(self, request_id: str) -> bool:

@@ -34,9 +34,9 @@ ROW_FAULTS = (
 _COLUMNS = (
     "request_id, user_id, kind, amount_nano, created_at, model_id, provider, key_prefix, "
     "prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens, prices, reason, "
-    "key_id, uncollected_nano, usage_source, usage_raw"
+    "key_id, uncollected_nano, usage_source, usage_raw, team_id, paid_by, end_user"
 )
-_ROW_MARKS = f"({', '.join('?' * 18)})"
+_ROW_MARKS = f"({', '.join('?' * 21)})"
 _INSERT = f"INSERT OR IGNORE INTO ledger ({_COLUMNS}) VALUES {_ROW_MARKS}"  # noqa: S608
 
 

@@ -18,6 +18,9 @@ Collections (one document per entity; the README draws every shape):
     config_history/{000000000042} changes, numbered through counters/config_history
     sync_status/{provider}        the last discovery run per provider
     ledger/{request_id}           ledger rows (written by billing.firestore_ledger)
+    teams/{id}, budgets/{id}, balance_alerts/{id}  their JSON documents
+    balances/team:{id}            a team wallet's balance, as a user's
+    alert_deliveries/{sha256}     one per alert: created once, whichever instance sends it
 
 Firestore's own errors become `StoreError`s here; documents written by hand
 (in the console) are read as long as their fields are valid, whatever their id.
@@ -26,8 +29,6 @@ Firestore's own errors become `StoreError`s here; documents written by hand
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,7 @@ from google.api_core import exceptions as google_errors
 from google.cloud.firestore_v1 import AsyncClient
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from config_store.budgets import balance_alert_from_json, budget_from_json, team_from_json
 from config_store.documents import (
     model_to_json,
     provider_from_json,
@@ -57,6 +59,7 @@ from config_store.firestore_documents import (
     read_user,
     valid_or_none,
 )
+from config_store.firestore_watch import CONFIG_COLLECTIONS, Watching
 from config_store.firestore_writes import (
     ENTITY_COLLECTION,
     TRANSACTION_ATTEMPTS,
@@ -77,49 +80,6 @@ from config_store.schema import (
     User,
 )
 from config_store.store import Invalid, StoreError, StoreUnavailable
-
-CONFIG_COLLECTIONS = (
-    "providers",
-    "model_configurations",
-    "pricing_tiers",
-    "users",
-    "api_keys",
-    "model_profiles",
-    "router_config",
-    "model_prices",
-)
-
-
-class Watching:
-    """Real-time listeners on the config collections (a sync client's threads)."""
-
-    def __init__(self, project: str, emulator_host: str, on_change: Callable[[], None]) -> None:
-        self._client = client(project, emulator_host, sync=True)
-
-        def changed(*_: Any) -> None:
-            on_change()
-
-        self._watches = [
-            self._client.collection(name).on_snapshot(changed) for name in CONFIG_COLLECTIONS
-        ]
-
-    def alive(self) -> bool:
-        return all(watch.is_active for watch in self._watches)
-
-    def stop(self) -> None:
-        """Unsubscribe every listener at once: one whose stream is failing waits a
-        second for its thread, and there is one per collection."""
-
-        def unsubscribe(watch: Any) -> None:
-            with contextlib.suppress(Exception):  # already closed by a lost stream
-                watch.unsubscribe()
-
-        threads = [threading.Thread(target=unsubscribe, args=(w,)) for w in self._watches]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        self._client.close()
 
 
 class FirestoreStore:
@@ -214,6 +174,11 @@ class FirestoreStore:
                 api_keys=each_valid("api_key", data["api_keys"], read_api_key),
                 profiles=each_valid("profile", data["model_profiles"], read_profile),
                 router_config=router,
+                teams=each_valid("team", data["teams"], team_from_json),
+                budgets=each_valid("budget", data["budgets"], budget_from_json),
+                balance_alerts=each_valid(
+                    "balance_alert", data["balance_alerts"], balance_alert_from_json
+                ),
                 prices=tuple(
                     sorted(
                         each_valid("price", data["model_prices"], read_price),

@@ -36,6 +36,9 @@ ENTITY_COLLECTION = {
     "model": "model_configurations",
     "provider": "providers",
     "tier": "pricing_tiers",
+    "team": "teams",
+    "budget": "budgets",
+    "balance_alert": "balance_alerts",
 }
 # Attempts of a transaction that contends with other instances' (the client's default is 5).
 TRANSACTION_ATTEMPTS = 20

@@ -175,4 +175,78 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         UPDATE model_prices SET applied = 0 WHERE effective_from > recorded_at;
         """,
     ),
+    (
+        9,
+        # Teams, budgets, balance alerts (JSON documents, versioned like the router's);
+        # team wallets' balances; the ledger with the team, who paid and the end user,
+        # its foreign key on user_id now a trigger (a team wallet's top-up names no user).
+        """
+        CREATE TABLE teams (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+        CREATE TABLE budgets (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+        CREATE TABLE balance_alerts (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+        CREATE TABLE team_balances (
+            team_id TEXT PRIMARY KEY,
+            balance_nano INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE alert_deliveries (
+            key TEXT PRIMARY KEY,
+            data TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE ledger_v9 (
+            request_id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            amount_nano INTEGER NOT NULL,
+            model_id TEXT NOT NULL DEFAULT '',
+            provider TEXT NOT NULL DEFAULT '',
+            key_prefix TEXT NOT NULL DEFAULT '',
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            prices TEXT NOT NULL DEFAULT '{}',
+            reason TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            key_id TEXT NOT NULL DEFAULT '',
+            uncollected_nano INTEGER NOT NULL DEFAULT 0,
+            usage_source TEXT NOT NULL DEFAULT '',
+            usage_raw TEXT NOT NULL DEFAULT '',
+            team_id TEXT NOT NULL DEFAULT '',
+            paid_by TEXT NOT NULL DEFAULT '',
+            end_user TEXT NOT NULL DEFAULT ''
+        );
+        INSERT INTO ledger_v9 (rowid, request_id, user_id, kind, amount_nano, model_id, provider,
+            key_prefix, prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens,
+            prices, reason, created_at, key_id, uncollected_nano, usage_source, usage_raw)
+        SELECT rowid, request_id, user_id, kind, amount_nano, model_id, provider,
+            key_prefix, prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens,
+            prices, reason, created_at, key_id, uncollected_nano, usage_source, usage_raw
+        FROM ledger ORDER BY rowid;
+        DROP TABLE ledger;
+        ALTER TABLE ledger_v9 RENAME TO ledger;
+        CREATE INDEX ledger_user_time ON ledger(user_id, created_at);
+        CREATE INDEX ledger_key_time ON ledger(key_id, created_at);
+        CREATE INDEX ledger_team_time ON ledger(team_id, created_at);
+        CREATE TRIGGER ledger_names_a_user BEFORE INSERT ON ledger
+        WHEN NOT (NEW.paid_by = 'team' AND NEW.user_id = '')
+            AND NOT EXISTS (SELECT 1 FROM users WHERE id = NEW.user_id)
+        BEGIN
+            SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed: no such user');
+        END;
+        CREATE TRIGGER ledger_applies_to_balance AFTER INSERT ON ledger
+        WHEN NEW.paid_by != 'team'
+        BEGIN
+            UPDATE users SET balance_nano = balance_nano + NEW.amount_nano
+            WHERE id = NEW.user_id;
+        END;
+        CREATE TRIGGER ledger_applies_to_team_wallet AFTER INSERT ON ledger
+        WHEN NEW.paid_by = 'team'
+        BEGIN
+            INSERT OR IGNORE INTO team_balances (team_id, balance_nano) VALUES (NEW.team_id, 0);
+            UPDATE team_balances SET balance_nano = balance_nano + NEW.amount_nano
+            WHERE team_id = NEW.team_id;
+        END;
+        """,
+    ),
 )

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from config_store.budgets import BalanceAlert, Budget, Team
 from config_store.router_config import ModelProfile, RouterConfig
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -176,6 +177,9 @@ class Catalogue:
     profiles: tuple[ModelProfile, ...] = ()
     router_config: RouterConfig | None = None  # None: never set, the defaults apply
     prices: tuple[PricePoint, ...] = ()  # every model's price history
+    teams: tuple[Team, ...] = ()
+    budgets: tuple[Budget, ...] = ()
+    balance_alerts: tuple[BalanceAlert, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

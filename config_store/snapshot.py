@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TypeVar
 
+from config_store.budgets import BalanceAlert, Budget, Team
 from config_store.router_config import ModelProfile, RouterConfig
 from config_store.schema import (
     ApiKey,
@@ -29,6 +30,7 @@ from config_store.schema import (
 )
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 def _index(items: tuple[T, ...], key: Callable[[T], str]) -> Mapping[str, T]:
@@ -57,6 +59,12 @@ class Snapshot:
     # and checked once per snapshot rather than once per request. Only valid
     # keys enter, so its size is bounded by the number of keys.
     verified_keys: dict[str, tuple[ApiKey, User]] = field(default_factory=dict)
+    teams: Mapping[str, Team] = field(default_factory=dict)
+    team_of: Mapping[str, Team] = field(default_factory=dict)  # by member's user id
+    budgets: Mapping[str, Budget] = field(default_factory=dict)
+    # The budgets on each (scope, subject), for admission: one lookup per level.
+    budgets_on: Mapping[tuple[str, str], tuple[Budget, ...]] = field(default_factory=dict)
+    balance_alerts: Mapping[str, tuple[BalanceAlert, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, catalogue: Catalogue, source: str, loaded_at: datetime) -> Snapshot:
@@ -77,6 +85,11 @@ class Snapshot:
             upcoming=MappingProxyType(upcoming),
             unapplied=tuple(sorted((p for p in catalogue.prices if not p.applied), key=_effective)),
             points=MappingProxyType(_points_in_force(catalogue, loaded_at)),
+            teams=_index(catalogue.teams, lambda t: t.id),
+            team_of=MappingProxyType({m: t for t in catalogue.teams for m in t.members}),
+            budgets=_index(catalogue.budgets, lambda b: b.id),
+            budgets_on=_grouped(catalogue.budgets, lambda b: (b.scope, b.subject)),
+            balance_alerts=_grouped(catalogue.balance_alerts, lambda a: a.account),
         )
 
     def priced(self, model: ModelConfig, at: datetime | None = None) -> ModelConfig:
@@ -104,6 +117,13 @@ class Snapshot:
 
     def model(self, model_id: str) -> ModelConfig | None:
         return self.models.get(model_id)
+
+
+def _grouped(items: tuple[T, ...], key: Callable[[T], K]) -> Mapping[K, tuple[T, ...]]:
+    groups: dict[K, list[T]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return MappingProxyType({k: tuple(v) for k, v in groups.items()})
 
 
 def _effective(point: PricePoint) -> datetime:

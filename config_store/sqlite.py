@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from config_store.budgets import balance_alert_from_json, budget_from_json, team_from_json
 from config_store.migrations import MIGRATIONS
 from config_store.router_config import ConfigInvalid
 from config_store.schema import (
@@ -31,6 +32,7 @@ from config_store.sqlite_rows import (
     ENTITIES,
     INSERT_PRICE,
     api_key_of,
+    documents_of,
     history_of,
     model_of,
     model_values,
@@ -199,6 +201,9 @@ class SqliteStore:
                 price_rows = await rows(
                     db, "SELECT * FROM model_prices ORDER BY effective_from, id"
                 )
+                team_rows = await rows(db, "SELECT data FROM teams ORDER BY id")
+                budget_rows = await rows(db, "SELECT data FROM budgets ORDER BY id")
+                alert_rows = await rows(db, "SELECT data FROM balance_alerts ORDER BY id")
             finally:
                 await db.rollback()
             return Catalogue(
@@ -210,6 +215,9 @@ class SqliteStore:
                 profiles=tuple(profiles_of(profile_rows)),
                 router_config=router_config_of(config_rows),
                 prices=tuple(price_of(row) for row in price_rows),
+                teams=documents_of("team", team_rows, team_from_json),
+                budgets=documents_of("budget", budget_rows, budget_from_json),
+                balance_alerts=documents_of("balance_alert", alert_rows, balance_alert_from_json),
             )
 
         return await self._read(work)

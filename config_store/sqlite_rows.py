@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from config_store.documents import (
     model_from_json,
@@ -31,6 +31,7 @@ from config_store.schema import (
 )
 
 log = logging.getLogger("gateway.store")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,9 @@ def _entities() -> dict[str, Entity]:
             lambda row: provider_to_json(provider_of(row)),
             lambda doc: provider_values(provider_from_json(doc)),
         ),
+        "team": Entity("teams", "id", _data, as_data(lambda d: d["id"], "id")),
+        "budget": Entity("budgets", "id", _data, as_data(lambda d: d["id"], "id")),
+        "balance_alert": Entity("balance_alerts", "id", _data, as_data(lambda d: d["id"], "id")),
         "tier": Entity(
             "pricing_tiers",
             "id",
@@ -237,6 +241,20 @@ def profiles_of(rows: Iterable[sqlite3.Row]) -> Iterable[ModelProfile]:
             yield ModelProfile.from_json(row["model_id"], json.loads(row["data"]))
         except (ConfigInvalid, ValueError) as exc:
             log.warning("skipping the invalid profile of %s: %s", row["model_id"], exc)
+
+
+def documents_of(
+    entity: str, rows: Iterable[sqlite3.Row], read: Callable[[Any], T]
+) -> tuple[T, ...]:
+    """JSON documents as stored; one that no longer validates is skipped (and
+    logged), as a profile is."""
+    found = []
+    for row in rows:
+        try:
+            found.append(read(json.loads(row["data"])))
+        except (ConfigInvalid, ValueError) as exc:
+            log.warning("skipping an invalid %s: %s", entity, exc)
+    return tuple(found)
 
 
 def router_config_of(rows: Iterable[sqlite3.Row]) -> RouterConfig | None:

@@ -21,6 +21,7 @@ from billing.tokens import TokenCounter
 from gateway.api import account, generate, health, messages, openai, openapi, responses
 from gateway.api.admin import (
     activity,
+    budgets,
     cache,
     discovery,
     history,
@@ -65,6 +66,7 @@ def create_app(
             *account.routes,
             *cache.routes,
             *router.routes,
+            *budgets.routes,
             *models.routes,
             *prices.routes,
             *discovery.routes,

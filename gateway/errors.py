@@ -8,6 +8,8 @@ Anthropic's shape on the Anthropic routes (`render`).
       401 invalid_api_key         no key, unknown or revoked key, wrong admin key
       402 insufficient_quota      the hold does not fit the available balance
           key_spend_cap_reached   ...or what the key's spend cap leaves
+          budget_exceeded         ...or what a budget leaves in its window (the error
+                                  names it under `budget`)
       403 model_not_allowed       the key may not use that model
       404 model_not_found         unknown or inactive model; unknown route
       405 method_not_allowed
@@ -87,8 +89,10 @@ class GatewayError(Exception):
         param: str | None = None,
         headers: Mapping[str, str] | None = None,
         retryable: bool = False,
+        details: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(message)
+        self.details = details  # more fields of the error object (a budget's state)
         self.retryable = retryable  # another attempt (or the next model) may succeed
         self.status = status
         self.message = message
@@ -101,7 +105,14 @@ class GatewayError(Exception):
 
     def body(self, request_id: str | None = None) -> dict[str, object]:
         """OpenAI's shape."""
-        error = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+        error: dict[str, object] = {
+            "message": self.message,
+            "type": self.type,
+            "param": self.param,
+            "code": self.code,
+        }
+        if self.details:
+            error.update(self.details)
         if request_id is None:
             return {"error": error}
         return {"error": error, "request_id": request_id}
@@ -116,7 +127,14 @@ class GatewayError(Exception):
         kind = ANTHROPIC_TYPES.get(status) or (
             "api_error" if status >= 500 else "invalid_request_error"
         )
-        error = {"type": kind, "message": self.message, "code": self.code, "param": self.param}
+        error: dict[str, object] = {
+            "type": kind,
+            "message": self.message,
+            "code": self.code,
+            "param": self.param,
+        }
+        if self.details:
+            error.update(self.details)
         return {"type": "error", "error": error, "request_id": request_id}
 
     def render(self, dialect: Dialect, request_id: str | None) -> tuple[int, bytes]:
@@ -176,6 +194,23 @@ def spend_cap_reached(available_usd: str, needed_usd: str) -> GatewayError:
         f"${needed_usd}. Raise the key's cap or lower max_tokens.",
         type="insufficient_quota",
         code="key_spend_cap_reached",
+    )
+
+
+def budget_exceeded(
+    budget: Mapping[str, object], available_usd: str, needed_usd: str
+) -> GatewayError:
+    """A budget on the request's path (its key, user, team or end user) leaves less
+    than the request may cost in the budget's window."""
+    resets = budget.get("resets_at")
+    when = f"; it resets at {resets}" if resets else "; it never resets"
+    return GatewayError(
+        402,
+        f"The {budget['window']} budget '{budget['id']}' ({budget['scope']} {budget['subject']}) "
+        f"leaves ${available_usd} and this request may cost up to ${needed_usd}{when}.",
+        type="insufficient_quota",
+        code="budget_exceeded",
+        details={"budget": {**budget, "remaining_usd": available_usd, "needed_usd": needed_usd}},
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
@@ -212,7 +213,7 @@ async def running(
         reach=reach,
         names=PRESETS,
     )
-    meter = Meter(ledger)
+    meter = Meter(ledger, zone=ZoneInfo(settings.budget_zone))
     view = (
         BalanceView(
             ledger,

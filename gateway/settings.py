@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -58,6 +59,24 @@ def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 0) 
     if value < minimum:
         raise SettingsError(f"{name} must be >= {minimum}, got {raw!r}")
     return value
+
+
+def _zone(env: Mapping[str, str], name: str) -> str:
+    raw = env.get(name) or "UTC"
+    try:
+        ZoneInfo(raw)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise SettingsError(
+            f"{name} must be an IANA time zone (Europe/Paris), got {raw!r}"
+        ) from None
+    return raw
+
+
+def _webhook_url(env: Mapping[str, str], name: str) -> str:
+    raw = env.get(name) or ""
+    if raw and not raw.startswith(("http://", "https://")):
+        raise SettingsError(f"{name} must be an http:// or https:// URL")
+    return raw
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
@@ -113,6 +132,9 @@ class Settings:
     admin_keys: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     access_log: bool = True
     console_session_seconds: int = 8 * 3600  # how long a console sign-in lasts
+    budget_zone: str = "UTC"  # where budgets' days, weeks and months begin (IANA name)
+    alert_webhook_url: str = ""  # where budget and balance alerts are POSTed ("": nowhere)
+    alert_webhook_secret: str = ""  # the HMAC-SHA256 key their signatures use
     ledger_max_batch: int = 512
     ledger_sync: str = "normal"  # "normal" (survives a process crash) or "full" (a power loss)
     # How long a ledger write waits for another connection's lock before its batch fails.
@@ -195,6 +217,8 @@ class Settings:
                 "GATEWAY_FIRESTORE_STALE_SECONDS must be longer than "
                 "GATEWAY_LEDGER_FLUSH_SECONDS and GATEWAY_BALANCE_SYNC_SECONDS"
             )
+        if env.get("GATEWAY_ALERT_WEBHOOK_URL") and not env.get("GATEWAY_ALERT_WEBHOOK_SECRET"):
+            raise SettingsError("GATEWAY_ALERT_WEBHOOK_URL needs GATEWAY_ALERT_WEBHOOK_SECRET")
         project = env.get("GATEWAY_FIRESTORE_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or ""
         if store == "firestore" and not project:
             raise SettingsError("GATEWAY_STORE=firestore needs GATEWAY_FIRESTORE_PROJECT")
@@ -209,6 +233,9 @@ class Settings:
             admin_keys=_named_keys(env.get("GATEWAY_ADMIN_KEYS", "")),
             secret_key=env.get("GATEWAY_SECRET_KEY", ""),
             access_log=_flag(env, "GATEWAY_ACCESS_LOG", True),
+            budget_zone=_zone(env, "GATEWAY_BUDGET_TIMEZONE"),
+            alert_webhook_url=_webhook_url(env, "GATEWAY_ALERT_WEBHOOK_URL"),
+            alert_webhook_secret=env.get("GATEWAY_ALERT_WEBHOOK_SECRET", ""),
             console_session_seconds=_integer(
                 env, "GATEWAY_CONSOLE_SESSION_SECONDS", 8 * 3600, minimum=60
             ),

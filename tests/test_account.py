@@ -73,6 +73,21 @@ def test_the_account_shows_balance_spend_and_what_the_key_cap_leaves(
             "held_usd": usd_text(0),
             "spend_left_usd": usd_text(CAP - cost),
         },
+        "team": None,
+        "budgets": [  # the key's spend cap is a lifetime budget
+            {
+                "id": f"{body['key']['id']}:spend_cap",
+                "scope": "key",
+                "subject": body["key"]["id"],
+                "window": "lifetime",
+                "limit_usd": usd_text(CAP),
+                "spent_usd": usd_text(cost),
+                "held_usd": usd_text(0),
+                "remaining_usd": usd_text(CAP - cost),
+                "window_started_at": None,
+                "resets_at": None,
+            }
+        ],
     }
     assert answer.headers["content-type"] == "application/json"
 

@@ -2,8 +2,9 @@
 
 The balance and what open holds reserve of it, the spend since the start of
 today and of this month (UTC), and the calling key's limits with what its
-spend cap leaves. Counted against the key's requests per minute, like any
-request; it reads the ledger, so it is not free.
+spend cap leaves, the user's team (and its wallet, if it pays), and every budget
+on the key's path with what its window has left. Counted against the key's
+requests per minute, like any request; it reads the ledger, so it is not free.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from billing.ledger_types import LedgerError
-from billing.meter import UnknownAccount
+from billing.meter import Meter, UnknownAccount
 from billing.pricing import usd
+from billing.spending import Limit
+from config_store.budgets import Team
 from config_store.schema import iso
 from gateway.api.endpoint import JSON, services_of
 from gateway.errors import unavailable
 from gateway.proxy.auth import authenticate
+from gateway.proxy.budgets import payer
 from gateway.proxy.ratelimit import key_limits
 
 
@@ -34,19 +38,25 @@ def period_starts(now: datetime) -> tuple[datetime, datetime]:
 async def account(request: Request) -> Response:
     services = services_of(request)
     await services.ensure_ledger()
-    key, user = authenticate(request.headers, services.cache.snapshot)
+    snapshot = services.cache.snapshot
+    key, user = authenticate(request.headers, snapshot)
     services.core.limiter.admit(key_limits(key, 0))
     day, month = period_starts(datetime.now(UTC))
+    pays = payer(snapshot, key, user, "")
+    meter = services.meter
     try:
-        balance = await services.meter.balance(user.id)
-        available = await services.meter.available(user.id)
-        key_spent, key_held = await services.meter.key_spent(key.id)
+        balance = await meter.balance(user.id)
+        available = await meter.available(user.id)
+        key_spent, key_held, _ = await meter.budget_state(Limit("", "key", key.id, "lifetime", 0))
         today, this_month = await services.reports.user_spend(
             user.id, [day.isoformat(), month.isoformat()]
         )
+        budgets = [await budget_view(meter, limit) for limit in pays.limits]
+        team = await _team_view(services.meter, snapshot.team_of.get(user.id))
     except UnknownAccount:
         balance = available = 0
         key_spent, key_held, today, this_month = 0, 0, 0, 0
+        budgets, team = [], None
     except LedgerError as exc:
         raise unavailable(
             "The account cannot be read now; try again shortly.", code="ledger_unavailable"
@@ -78,8 +88,38 @@ async def account(request: Request) -> Response:
                 "month_started_at": iso(month),
             },
             "key": key_view,
+            "team": team,
+            "budgets": budgets,
         }
     )
+
+
+async def budget_view(meter: Meter, limit: Limit) -> dict[str, Any]:
+    """A budget now: its window's spend, its open holds and what is left."""
+    spent, held, window = await meter.budget_state(limit)
+    return {
+        "id": limit.budget_id,
+        "scope": limit.scope,
+        "subject": limit.subject,
+        "window": limit.window,
+        "limit_usd": usd(limit.limit_nano),
+        "spent_usd": usd(spent),
+        "held_usd": usd(held),
+        "remaining_usd": usd(max(limit.limit_nano - spent - held, 0)),
+        "window_started_at": window.since or None,
+        "resets_at": window.resets_at,
+    }
+
+
+async def _team_view(meter: Meter, team: Team | None) -> dict[str, Any] | None:
+    if team is None:
+        return None
+    view: dict[str, Any] = {"id": team.id, "name": team.name, "wallet": team.wallet}
+    if team.wallet:
+        wallet = await meter.balance(team.account)
+        view["wallet_balance_usd"] = usd(wallet)
+        view["wallet_available_usd"] = usd(await meter.available(team.account))
+    return view
 
 
 routes = [Route("/v1/account", account, methods=["GET"])]

@@ -152,6 +152,39 @@ SCHEMAS: dict[str, Any] = {
         ("amount_usd",),
     ),
     "Key": _object(_KEY_PROPERTIES),
+    "Team": _object(
+        {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "members": {"type": "array", "items": {"type": "string"}},
+            "wallet": {"type": "boolean", "description": "the team's balance pays for members"},
+        },
+        ("id",),
+    ),
+    "Budget": _object(
+        {
+            "id": {"type": "string", "description": "default: scope-subject-window"},
+            "name": {"type": "string"},
+            "scope": {"enum": ["key", "user", "team", "end_user"]},
+            "subject": {"type": "string", "description": "a key's id, a user's, a team's"},
+            "end_user": {"type": "string", "description": "end_user scope: an id, or *"},
+            "window": {"enum": ["daily", "weekly", "monthly", "lifetime"]},
+            "limit_usd": _USD,
+            "alert_percents": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1, "maximum": 100},
+            },
+        },
+        ("scope", "subject", "window", "limit_usd"),
+    ),
+    "BalanceAlert": _object(
+        {
+            "id": {"type": "string"},
+            "account": {"type": "string", "description": "a user's id, or team:<id>"},
+            "below_usd": _USD,
+        },
+        ("account", "below_usd"),
+    ),
     "RouterConfig": {"type": "object", "description": "any part of GET /admin/router/config"},
     "Profile": {"type": "object", "description": "quality, speed_tier, scores, capabilities"},
     "ChatRequest": {
@@ -187,6 +220,13 @@ BODIES: dict[tuple[str, str], str] = {
     ("POST", "/admin/users/{user_id}/adjust"): "Credit",
     ("POST", "/admin/users/{user_id}/keys"): "Key",
     ("PATCH", "/admin/keys/{key_id}"): "Key",
+    ("POST", "/admin/teams"): "Team",
+    ("PATCH", "/admin/teams/{team_id}"): "Team",
+    ("POST", "/admin/teams/{team_id}/topup"): "Credit",
+    ("POST", "/admin/teams/{team_id}/adjust"): "Credit",
+    ("POST", "/admin/budgets"): "Budget",
+    ("PATCH", "/admin/budgets/{budget_id}"): "Budget",
+    ("POST", "/admin/balance-alerts"): "BalanceAlert",
     ("PUT", "/admin/router/config"): "RouterConfig",
     ("PUT", "/admin/router/profiles/{model}"): "Profile",
     ("POST", "/admin/router/simulate"): "ChatRequest",

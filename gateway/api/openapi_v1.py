@@ -76,6 +76,42 @@ SCHEMAS: dict[str, Any] = {
                     "spend_left_usd": _USD_OR_NULL,
                 }
             ),
+            "team": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "description": "the user's team; `wallet`: its balance pays",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "name": {"type": "string"},
+                            "wallet": {"type": "boolean"},
+                            "wallet_balance_usd": _USD,
+                            "wallet_available_usd": _USD,
+                        },
+                        "required": ["id", "name", "wallet"],
+                    },
+                    {"type": "null"},
+                ]
+            },
+            "budgets": {
+                "type": "array",
+                "description": "every budget on the key's path (its key, user and team), "
+                "its spend cap included, with what its window has left",
+                "items": _object(
+                    {
+                        "id": {"type": "string"},
+                        "scope": {"enum": ["key", "user", "team", "end_user"]},
+                        "subject": {"type": "string"},
+                        "window": {"enum": ["daily", "weekly", "monthly", "lifetime"]},
+                        "limit_usd": _USD,
+                        "spent_usd": _USD,
+                        "held_usd": _USD,
+                        "remaining_usd": _USD,
+                        "window_started_at": {"type": ["string", "null"]},
+                        "resets_at": {"type": ["string", "null"]},
+                    }
+                ),
+            },
         }
     ),
     "AnthropicError": {

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.datastructures import Headers
 
 from billing.ledger_types import LedgerError
-from billing.meter import InsufficientBalance, SpendCapReached, UnknownAccount
+from billing.meter import InsufficientBalance, UnknownAccount
 from billing.pricing import hold_nano, prices_for, usd
+from billing.spending import BudgetExceeded
 from config_store.schema import ApiKey, ModelConfig, User
 from config_store.snapshot import Snapshot
 from gateway.autoroute.decision import Ask, Decision, decide, no_route, preset_of
@@ -26,12 +26,12 @@ from gateway.errors import (
     invalid_api_key,
     model_not_allowed,
     model_not_found,
-    spend_cap_reached,
     unavailable,
 )
 from gateway.observe import CURRENT, current
 from gateway.proxy.admitted import Admitted
 from gateway.proxy.auth import authenticate
+from gateway.proxy.budgets import Payer, end_user_of, payer, refusal
 from gateway.proxy.chain import Candidate, CandidateFor, build_chain, candidate_builder
 from gateway.proxy.core import Core
 from gateway.proxy.ratelimit import key_limits, provider_limits
@@ -63,25 +63,26 @@ async def admit(core: Core, headers: Headers, body: Mapping[str, Any]) -> Admitt
     snapshot, key, user = await _caller(core, headers)
     model_name, messages, max_tokens, _ = validate_chat(body)
     _name_on_record(model_name)
+    pays = payer(snapshot, key, user, end_user_of(headers, body))
     choices = choices_of(body, "n")
     preset = preset_of(model_name)
     if preset is None:
         model = requested_model(core, model_name, "chat", key)
-        await _can_pay(core, snapshot, key, user, model, choices * (max_tokens or 0))
+        await _can_pay(core, snapshot, pays, user, model, choices * (max_tokens or 0))
         prompt_of = await chat_prompt_counter(core, body, messages)
         candidate = _candidates(core, snapshot, body, prompt_of, max_tokens, user, choices)
-        return await _admit(core, key, user, build_chain(snapshot, model, candidate))
+        return await _admit(core, key, user, pays, build_chain(snapshot, model, candidate))
 
     async def ask(model_id: str, question: list[dict[str, Any]]) -> str:
         return await _ask_classifier(core, headers, model_id, question)
 
-    await _can_pay(core, snapshot, key, user, None, 0)
+    await _can_pay(core, snapshot, pays, user, None, 0)
     decision = await route_chat(
         core, snapshot, headers, body, messages, user, preset, max_tokens, ask, key
     )
     if not decision.ranked:
         raise no_route(decision)
-    return await _admit(core, key, user, decision.chain, decision)
+    return await _admit(core, key, user, pays, decision.chain, decision)
 
 
 async def route_chat(
@@ -150,11 +151,12 @@ async def admit_embedding(core: Core, headers: Headers, body: Mapping[str, Any])
     snapshot, key, user = await _caller(core, headers)
     model_name, inputs = validate_embedding(body)
     _name_on_record(model_name)
+    pays = payer(snapshot, key, user, end_user_of(headers, body))
     model = requested_model(core, model_name, "embedding", key)
-    await _can_pay(core, snapshot, key, user, model, 0)
+    await _can_pay(core, snapshot, pays, user, model, 0)
     prompt_of = await _inputs_prompt(core, inputs)
     candidate = _candidates(core, snapshot, body, prompt_of, 0, user)
-    return await _admit(core, key, user, build_chain(snapshot, model, candidate))
+    return await _admit(core, key, user, pays, build_chain(snapshot, model, candidate))
 
 
 async def admit_completion(core: Core, headers: Headers, body: Mapping[str, Any]) -> Admitted:
@@ -163,11 +165,12 @@ async def admit_completion(core: Core, headers: Headers, body: Mapping[str, Any]
     model_name, prompts, max_tokens = validate_completion(body)
     _name_on_record(model_name)
     choices = choices_of(body, "n", "best_of")
+    pays = payer(snapshot, key, user, end_user_of(headers, body))
     model = requested_model(core, model_name, "completion", key)
-    await _can_pay(core, snapshot, key, user, model, choices * max_tokens)
+    await _can_pay(core, snapshot, pays, user, model, choices * max_tokens)
     prompt_of = await _inputs_prompt(core, prompts)
     candidate = _candidates(core, snapshot, body, prompt_of, max_tokens, user, choices)
-    return await _admit(core, key, user, build_chain(snapshot, model, candidate))
+    return await _admit(core, key, user, pays, build_chain(snapshot, model, candidate))
 
 
 def _name_on_record(model_name: str) -> None:
@@ -202,30 +205,29 @@ async def _inputs_prompt(core: Core, inputs: list[Any]) -> Callable[[ModelConfig
 async def _can_pay(
     core: Core,
     snapshot: Snapshot,
-    key: ApiKey,
+    pays: Payer,
     user: User,
     model: ModelConfig | None,
     output_tokens: int,
 ) -> None:
     """Refuse at once (402) a caller who cannot pay even the output this request
     asks for at `model`'s prices (for a routed request, whose model is not known
-    yet: anything at all), before its prompt is counted or routed: that is the
-    expensive part of admission."""
+    yet: anything at all), from its balance and within its budgets, before its
+    prompt is counted or routed: that is the expensive part of admission."""
     floor = 1
     if model is not None:
         prices = prices_for(snapshot.priced(model), snapshot.tiers.get(user.tier_id))
         floor = max(hold_nano(0, output_tokens, prices), 1)
     try:
-        available = await core.meter.available(user.id)
-        room = await core.meter.key_room(key.id, key.spend_cap_nano)
+        await core.meter.check(pays.account, floor, pays.limits)
+    except BudgetExceeded as exc:
+        raise refusal(exc) from None
+    except InsufficientBalance as exc:
+        raise insufficient_quota(usd(max(exc.available_nano, 0)), usd(exc.needed_nano)) from None
     except UnknownAccount:
         raise invalid_api_key("This API key belongs to no account.") from None
     except LedgerError as exc:
         raise store_unavailable(exc) from exc
-    if room is not None and floor > room:
-        raise spend_cap_reached(usd(max(room, 0)), usd(floor))
-    if floor > available:
-        raise insufficient_quota(usd(max(available, 0)), usd(floor))
 
 
 def requested_model(core: Core, model_name: str, mode: str, key: ApiKey) -> ModelConfig:
@@ -258,12 +260,14 @@ async def _admit(
     core: Core,
     key: ApiKey,
     user: User,
+    pays: Payer,
     chain: list[Candidate],
     route: Decision | None = None,
 ) -> Admitted:
-    """Check the rate limits of the first model and hold the chain's worst case.
-    When the balance covers the first model but not a costlier fallback, the
-    request goes ahead without the fallbacks it could not pay for."""
+    """Check the rate limits of the first model and hold the chain's worst case,
+    from the payer's balance and within every budget on its path. When they
+    cover the first model but not a costlier fallback, the request goes ahead
+    without the fallbacks it could not pay for."""
     if key.allowed_models:
         chain = [c for c in chain if c.model.model_id in key.allowed_models] or chain[:1]
     first = chain[0]
@@ -271,19 +275,19 @@ async def _admit(
         tokens = first.prompt + first.output_tokens
         core.limiter.admit(key_limits(key, tokens) + provider_limits(first.provider, tokens))
     worst = max(candidate.worst_case_nano for candidate in chain)
-    meter, cap = core.meter, key.spend_cap_nano
+    meter = core.meter
     try:
         try:
-            hold = await meter.hold(user.id, worst, key_id=key.id, key_cap=cap)
-        except (InsufficientBalance, SpendCapReached):
+            hold = await meter.hold(pays.account, worst, pays.limits)
+        except (InsufficientBalance, BudgetExceeded):
             if worst == first.worst_case_nano:
                 raise
             chain = [c for c in chain if c.worst_case_nano <= first.worst_case_nano]
-            hold = await meter.hold(user.id, first.worst_case_nano, key_id=key.id, key_cap=cap)
+            hold = await meter.hold(pays.account, first.worst_case_nano, pays.limits)
     except InsufficientBalance as exc:
         raise insufficient_quota(usd(max(exc.available_nano, 0)), usd(exc.needed_nano)) from None
-    except SpendCapReached as exc:
-        raise spend_cap_reached(usd(max(exc.available_nano, 0)), usd(exc.needed_nano)) from None
+    except BudgetExceeded as exc:
+        raise refusal(exc) from None
     except UnknownAccount:
         raise invalid_api_key("This API key belongs to no account.") from None
     except LedgerError as exc:
@@ -302,8 +306,9 @@ async def _admit(
         chain=chain,
         served=first,
         hold=hold,
-        started_at=datetime.now(UTC).isoformat(),
+        started_at=hold.at,
         route=route,
+        payer=pays,
     )
 
 

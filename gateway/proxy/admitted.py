@@ -11,6 +11,7 @@ from billing.settlement import Charge
 from config_store.schema import ApiKey, ModelConfig, User
 from gateway.autoroute.decision import Decision
 from gateway.providers.base import ChatResult
+from gateway.proxy.budgets import Payer
 from gateway.proxy.chain import Candidate
 
 
@@ -28,6 +29,7 @@ class Admitted:
     hold: Hold
     started_at: str
     route: Decision | None = None  # how `model: "auto"` was routed
+    payer: Payer | None = None  # who pays and within which budgets (None: the user, none)
 
     @property
     def model(self) -> ModelConfig:

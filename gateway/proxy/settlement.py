@@ -26,6 +26,7 @@ def prices_json(prices: Prices) -> str:
 
 def ledger_entry(admitted: Admitted, billed: Charge) -> LedgerEntry:
     usage = billed.usage
+    pays = admitted.payer
     return LedgerEntry(
         request_id=admitted.request_id,
         user_id=admitted.user.id,
@@ -44,6 +45,9 @@ def ledger_entry(admitted: Admitted, billed: Charge) -> LedgerEntry:
         uncollected_nano=billed.uncollected_nano,
         usage_source=billed.source,
         usage_raw=billed.raw,
+        team_id=pays.team_id if pays else "",
+        paid_by=pays.paid_by if pays else "",
+        end_user=pays.end_user if pays else "",
     )
 
 

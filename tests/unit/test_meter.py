@@ -9,7 +9,8 @@ import logging
 import pytest
 
 from billing.ledger_types import LedgerEntry, LedgerError
-from billing.meter import InsufficientBalance, Meter, SpendCapReached, UnknownAccount
+from billing.meter import InsufficientBalance, Meter, UnknownAccount
+from billing.spending import BudgetExceeded, Limit
 
 
 class MemoryLedger:
@@ -18,7 +19,7 @@ class MemoryLedger:
 
     def __init__(self, balances: dict[str, int], spent: dict[str, int] | None = None) -> None:
         self.balances = dict(balances)
-        self.spent = dict(spent or {})
+        self.spent_before = dict(spent or {})
         self.rows: list[LedgerEntry] = []
         self.reads: list[str] = []
         self.failing: LedgerError | None = None
@@ -30,9 +31,12 @@ class MemoryLedger:
         await asyncio.sleep(0)  # a real read lets others run
         return self.balances.get(user_id)
 
-    async def key_spent(self, key_id: str) -> int:
-        self.reads.append(f"key:{key_id}")
-        return self.spent.get(key_id, 0)
+    async def spent(self, scope: str, subject: str, since: str) -> int:
+        self.reads.append(f"{scope}:{subject}")
+        return self.spent_before.get(subject, 0)
+
+    async def committed(self) -> None:
+        return None
 
     def submit(self, entry: LedgerEntry) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -165,26 +169,33 @@ async def test_settle_nowait_undoes_a_failed_write_later(
 
 
 async def test_a_keys_spend_cap_bounds_its_holds(ledger: MemoryLedger):
-    ledger.spent["k"] = 700
+    ledger.spent_before["k"] = 700
     meter = Meter(ledger)  # type: ignore[arg-type]
-    assert await meter.key_room("k", 1000) == 300 and await meter.key_room("k", None) is None
-    hold = await meter.hold("u", 200, key_id="k", key_cap=1000)
-    assert hold.key_id == "k" and await meter.key_room("k", 1000) == 100
-    with pytest.raises(SpendCapReached) as caught:
-        await meter.hold("u", 101, key_id="k", key_cap=1000)
+    cap = (Limit("k:spend_cap", "key", "k", "lifetime", 1000),)
+
+    async def room() -> int:
+        spent, held, _ = await meter.budget_state(cap[0])
+        return 1000 - spent - held
+
+    assert await room() == 300
+    hold = await meter.hold("u", 200, cap)
+    assert hold.subjects == (("key", "k"),) and await room() == 100
+    with pytest.raises(BudgetExceeded) as caught:
+        await meter.hold("u", 101, cap)
     assert (caught.value.available_nano, caught.value.needed_nano) == (100, 101)
+    assert caught.value.resets_at is None  # a lifetime budget never resets
     assert await meter.available("u") == 800  # the refused hold took nothing
     await meter.settle(hold, charge(150, key_id="k"))
-    assert await meter.key_room("k", 1000) == 150
-    other = await meter.hold("u", 150, key_id="k", key_cap=1000)
+    assert await room() == 150
+    other = await meter.hold("u", 150, cap)
     meter.release(other)
-    assert await meter.key_room("k", 1000) == 150
+    assert await room() == 150
     assert ledger.reads.count("key:k") == 1  # read once, then kept
 
 
 async def test_a_key_without_a_cap_is_not_tracked(meter: Meter, ledger: MemoryLedger):
-    hold = await meter.hold("u", 200, key_id="k")
-    assert hold.key_id == "" and "key:k" not in ledger.reads
+    hold = await meter.hold("u", 200)
+    assert hold.subjects == () and "key:k" not in ledger.reads
 
 
 async def test_the_first_requests_of_a_user_share_one_read(meter: Meter, ledger: MemoryLedger):

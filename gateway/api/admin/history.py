@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from config_store.budgets import balance_alert_from_json, budget_from_json, team_from_json
 from config_store.documents import model_from_json, provider_from_json, tier_from_json
 from config_store.router_config import ConfigInvalid, ModelProfile, RouterConfig
 from config_store.schema import EPOCH, HistoryEntry
@@ -36,6 +37,9 @@ VALIDATORS: dict[str, Callable[[str, Mapping[str, Any]], object]] = {
     ),
     "provider": lambda _, document: provider_from_json(document),
     "tier": lambda _, document: tier_from_json(document),
+    "team": lambda _, document: team_from_json(document),
+    "budget": lambda _, document: budget_from_json(document),
+    "balance_alert": lambda _, document: balance_alert_from_json(document),
 }
 
 

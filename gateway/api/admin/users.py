@@ -20,6 +20,7 @@ settles requests, so the running gateway sees it at once.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -179,6 +180,27 @@ async def adjust(request: Request) -> Response:
 async def _credit(request: Request, kind: str) -> Response:
     services = admin_services(request)
     user = _user(services, request)
+
+    def entry(request_id: str, amount: int, reason: str) -> LedgerEntry:
+        return LedgerEntry(
+            request_id=request_id,
+            user_id=user.id,
+            kind=kind,
+            amount_nano=amount,
+            created_at=datetime.now(UTC).isoformat(),
+            reason=reason,
+        )
+
+    return await credit(request, kind, user.id, entry)
+
+
+async def credit(
+    request: Request, kind: str, account: str, entry: Callable[[str, int, str], LedgerEntry]
+) -> Response:
+    """A top-up or an adjustment of `account` (a user's, or "team:<id>"), the
+    ledger row made by `entry(request_id, amount_nano, reason)`. With an
+    idempotency key, a replay is answered with the balance and writes nothing."""
+    services = admin_services(request)
     try:
         f = Fields(await json_body(request), {"amount_usd", "reason", "idempotency_key"}, kind)
         if not f.has("amount_usd"):
@@ -196,26 +218,18 @@ async def _credit(request: Request, kind: str) -> Response:
         raise bad_request("An adjustment needs a reason.", param="reason")
     await services.ensure_ledger()
     request_id = (
-        f"{kind}:{user.id}:{idempotency}"
+        f"{kind}:{account}:{idempotency}"
         if idempotency
         else f"{kind}:{services.request_ids.next()}"
     )
     async with services.admin_lock:  # one credit at a time: a replay is seen, never applied twice
         try:
             if idempotency and await services.ledger.has_entry(request_id):
-                balance = await services.meter.balance(user.id)
+                balance = await services.meter.balance(account)
                 return JSON(
                     {"request_id": request_id, "replayed": True, "balance_usd": usd(balance)}
                 )
-            entry = LedgerEntry(
-                request_id=request_id,
-                user_id=user.id,
-                kind=kind,
-                amount_nano=amount,
-                created_at=datetime.now(UTC).isoformat(),
-                reason=reason,
-            )
-            balance = await services.meter.credit(entry)
+            balance = await services.meter.credit(entry(request_id, amount, reason))
         except LedgerError as exc:
             raise unavailable(
                 f"The ledger could not record it: {exc}", code="ledger_unavailable"
