@@ -21,6 +21,7 @@ from billing.tokens import TokenCounter
 from gateway.api import account, generate, health, messages, openai, openapi, responses
 from gateway.api.admin import (
     activity,
+    alerts,
     budgets,
     cache,
     discovery,
@@ -67,6 +68,7 @@ def create_app(
             *cache.routes,
             *router.routes,
             *budgets.routes,
+            *alerts.routes,
             *models.routes,
             *prices.routes,
             *discovery.routes,

@@ -155,6 +155,10 @@ class Metrics:
         self.models_deprecated = Counter(
             "models_deprecated", "Models gone from a provider's listing.", ["provider"], registry=r
         )
+        self.alerts = Counter(
+            "gateway_alerts", "Alerts set off (status fired) and their deliveries' outcomes.",
+            ["event", "status"], registry=r,
+        )  # fmt: skip
         if stats is not None:
             r.register(_CacheCollector(stats))
         self._children: dict[tuple[str, str, str, int], _Children] = {}
@@ -162,6 +166,9 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def alert(self, event: str, status: str = "fired") -> None:
+        self.alerts.labels(event, status).inc()
 
     def ledger_batch_written(self, rows: int, seconds: float) -> None:
         self.ledger_batch.observe(rows)

@@ -28,7 +28,12 @@ from billing.sqlite_ledger import SqliteLedger
 from billing.tokens import TokenCounter
 from config_store.cache import ConfigCache
 from config_store.defaults import BUILTIN_DEFAULTS
+from config_store.firestore import FirestoreStore
 from config_store.reachability import Reachability
+from config_store.store import ConfigStore
+from gateway.alerts.delivery_logs import FirestoreDeliveryLog, SqliteDeliveryLog
+from gateway.alerts.thresholds import Thresholds
+from gateway.alerts.webhook import DeliveryLog, MemoryDeliveryLog, WebhookSender
 from gateway.autoroute.decision import PRESETS
 from gateway.autoroute.sticky import StickyRoutes
 from gateway.backends import make_ledger, make_reports, make_store
@@ -78,6 +83,9 @@ class Services:
     # how fresh its view of the balances is.
     reach: Reachability | None = None
     view: BalanceView | None = None
+    # Budget and balance alerts: where their deliveries are recorded, and the sender.
+    alert_log: DeliveryLog = field(default_factory=MemoryDeliveryLog)
+    alert_sender: WebhookSender | None = None
     ledger_ready: bool = False
     core: Core = field(init=False)  # what the metered path uses
     _ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -269,6 +277,7 @@ async def running(
         view=view,
     )
     upstream.timeouts_for = _provider_timeouts(cache, settings)
+    _wire_alerts(services, store)
     ledger.on_batch = services.metrics.ledger_batch_written
     ledger.on_checkpoint = services.metrics.ledger_checkpointed
     metrics.watch_ledger(lambda: (services.ledger_ready, ledger.health()))
@@ -290,6 +299,8 @@ async def running(
     if isinstance(ledger, FirestoreLedger) and view is not None:
         background.start("ledger_shipping", ledger.ship_forever)
         background.start("balance_resync", view.resync_forever)
+    if services.alert_sender is not None:
+        background.start("alert_webhook", services.alert_sender.run)
     # Everything built so far lives as long as the process: move it out of the
     # collector's sight, so that collections triggered by request garbage do
     # not walk it again and again.
@@ -299,8 +310,33 @@ async def running(
         yield services
     finally:
         await background.stop()
+        if services.alert_sender is not None:
+            await services.alert_sender.close()
         await cache.stop()
         if services.ledger_ready or isinstance(ledger, SqliteLedger):
             # The store may have started the SQLite writer before any request did.
             await ledger.close()
         await upstream.close()
+
+
+def _wire_alerts(services: Services, store: ConfigStore) -> None:
+    """Every committed charge is checked against its budgets' alert thresholds and
+    its account's balance alerts; what they set off is sent to the webhook (or,
+    with none configured, recorded as skipped) and listed in GET /admin/alerts."""
+    settings = services.settings
+    ledger = services.ledger
+    if isinstance(store, FirestoreStore):
+        services.alert_log = FirestoreDeliveryLog(lambda: store.db)
+    elif isinstance(ledger, SqliteLedger):
+        services.alert_log = SqliteDeliveryLog(settings.database, ledger)
+    sender = WebhookSender(
+        settings.alert_webhook_url,
+        settings.alert_webhook_secret,
+        services.alert_log,
+        on_result=services.metrics.alert,
+    )
+    services.alert_sender = sender
+    thresholds = Thresholds(
+        services.meter, lambda: services.cache.snapshot, sender.fire, services.metrics.alert
+    )
+    services.meter.on_charge = thresholds.after_charge

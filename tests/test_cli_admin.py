@@ -91,3 +91,29 @@ def test_cli_shows_tiers_usage_the_ledger_and_the_history(
 
     assert cli(gateway, "ledger", "--kind", "topup", "--after", "not-a-cursor") == 1
     assert "400: 'after' takes the 'next' cursor" in capsys.readouterr().err
+
+
+def test_cli_makes_teams_and_budgets_and_lists_alerts(
+    gateway: GatewayServer, capsys: pytest.CaptureFixture[str]
+):
+    gateway.add_user("ann", 0)
+    assert cli(gateway, "team-add", "eng", "--member", "ann", "--wallet") == 0
+    assert json.loads(capsys.readouterr().out)["members"] == ["ann"]
+    assert cli(gateway, "team-topup", "eng", "3", "--idempotency-key", "k1") == 0
+    assert json.loads(capsys.readouterr().out)["balance_usd"] == "3.000000000"
+    assert cli(gateway, "budget-add", "team", "eng", "monthly", "2.5", "--alert", "80") == 0
+    made = json.loads(capsys.readouterr().out)
+    assert (made["id"], made["limit_usd"], made["alert_percents"]) == (
+        "team-eng-monthly",
+        "2.500000000",
+        [80],
+    )
+    assert cli(gateway, "budgets") == 0
+    [listed] = json.loads(capsys.readouterr().out)["data"]
+    assert listed["state"]["remaining_usd"] == "2.500000000"
+    assert cli(gateway, "teams") == 0
+    assert json.loads(capsys.readouterr().out)["data"][0]["wallet_balance_usd"] == "3.000000000"
+    assert cli(gateway, "budget-remove", "team-eng-monthly") == 0
+    assert json.loads(capsys.readouterr().out)["deleted"] == "team-eng-monthly"
+    assert cli(gateway, "alerts") == 0
+    assert json.loads(capsys.readouterr().out)["data"] == []

@@ -1,6 +1,7 @@
 """`gateway serve | seed | migrate | new-secret-key | set-provider-key`, and the
 operator commands `users`, `keys`, `models` (see gateway.ops.cli_admin) and the views
-`tiers`, `usage`, `ledger`, `history` (gateway.ops.cli_reports)."""
+`tiers`, `usage`, `ledger`, `history` (gateway.ops.cli_reports); teams, budgets and
+alerts (gateway.ops.cli_budgets)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from billing.ledger_types import LedgerError
 from config_store.sqlite import SqliteStore
 from config_store.store import StoreError
 from gateway.backends import make_store
-from gateway.ops import cli_admin, cli_catalogue, cli_reports, migrate_store
+from gateway.ops import cli_admin, cli_budgets, cli_catalogue, cli_reports, migrate_store
 from gateway.ops.seed import admin_key, read_secret, seed
 from gateway.providers.vault import Vault, VaultError
 from gateway.settings import Settings, SettingsError
@@ -137,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli_admin.add_commands(commands)
     cli_catalogue.add_commands(commands)
     cli_reports.add_commands(commands)
+    cli_budgets.add_commands(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -145,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_admin.run(args, settings)
         if args.command in cli_reports.GROUPS:
             return cli_reports.run(args, settings)
+        if args.command in cli_budgets.GROUPS:
+            return cli_budgets.run(args, settings)
         if args.command in cli_catalogue.GROUPS:
             return cli_catalogue.run(args, settings)
         if args.command == "serve":

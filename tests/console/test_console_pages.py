@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from tests.console.conftest import open_page, screenshot, sign_in
 from tests.harness import GatewayServer
 
-PAGES = ("overview", "models", "providers", "router", "users", "usage")
+PAGES = ("overview", "models", "providers", "router", "users", "budgets", "usage")
 
 # Controls without a name a screen reader could announce.
 UNLABELLED = """() => [...document.querySelectorAll(

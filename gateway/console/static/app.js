@@ -7,6 +7,7 @@ export const PAGES = [
   { id: "providers", title: "Providers" },
   { id: "router", title: "Router" },
   { id: "users", title: "Users & keys" },
+  { id: "budgets", title: "Budgets & teams" },
   { id: "usage", title: "Usage" },
 ];
 

@@ -1,0 +1,1 @@
+"""Budget and balance alerts: signed webhook deliveries."""
