@@ -12,11 +12,11 @@ Amounts are integer nano-USD, shown as USD decimal strings.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from config_store.documents import Fields
 from config_store.router_config import ConfigInvalid
 
 SCOPES = ("key", "user", "team", "end_user")
@@ -84,31 +84,6 @@ def usd_to_nano(value: Any, name: str) -> int:
     return int(nano)
 
 
-def _fields(document: Any, allowed: set[str], what: str) -> Mapping[str, Any]:
-    if not isinstance(document, Mapping):
-        raise ConfigInvalid(f"A {what} must be a JSON object.", what)
-    unknown = sorted(set(document) - allowed)
-    if unknown:
-        raise ConfigInvalid(f"Unknown {what} field '{unknown[0]}'.", unknown[0])
-    return document
-
-
-def _text(doc: Mapping[str, Any], name: str, default: str | None, pattern: re.Pattern[str] | None,
-          choices: tuple[str, ...] = ()) -> str:  # fmt: skip
-    value = doc.get(name, default)
-    if value is None:
-        raise ConfigInvalid(f"'{name}' is required.", name)
-    if not isinstance(value, str):
-        raise ConfigInvalid(f"'{name}' must be a string.", name)
-    if choices and value not in choices:
-        raise ConfigInvalid(f"'{name}' must be one of {', '.join(choices)}.", name)
-    if pattern is not None and not pattern.fullmatch(value):
-        raise ConfigInvalid(f"'{name}' is empty, too long or has characters not allowed.", name)
-    if len(value) > 200:
-        raise ConfigInvalid(f"'{name}' is longer than 200 characters.", name)
-    return value
-
-
 # -- teams ------------------------------------------------------------------------------------
 
 
@@ -117,22 +92,15 @@ def team_to_json(team: Team) -> dict[str, Any]:
 
 
 def team_from_json(document: Any) -> Team:
-    doc = _fields(document, {"id", "name", "members", "wallet"}, "team")
-    members = doc.get("members", [])
-    if not isinstance(members, list) or not all(
-        isinstance(m, str) and _ID.fullmatch(m) for m in members
-    ):
-        raise ConfigInvalid("'members' must be a list of user ids.", "members")
-    if len(set(members)) != len(members):
-        raise ConfigInvalid("'members' names a user twice.", "members")
-    wallet = doc.get("wallet", False)
-    if not isinstance(wallet, bool):
-        raise ConfigInvalid("'wallet' must be a boolean.", "wallet")
+    f = Fields(document, {"id", "name", "members", "wallet"}, "team")
+    members = f.names("members")
+    if not all(_ID.fullmatch(m) for m in members) or len(set(members)) != len(members):
+        raise ConfigInvalid("'members' must be a list of distinct user ids.", "members")
     return Team(
-        id=_text(doc, "id", None, _ID),
-        name=_text(doc, "name", "", None),
-        members=tuple(members),
-        wallet=wallet,
+        id=f.text("id", None, pattern=_ID),
+        name=f.text("name", "", limit=200),
+        members=members,
+        wallet=f.boolean("wallet", False),
     )
 
 
@@ -155,31 +123,29 @@ def budget_to_json(budget: Budget) -> dict[str, Any]:
 
 
 def budget_from_json(document: Any) -> Budget:
-    allowed = {"id", "name", "scope", "subject", "end_user", "window", "limit_usd"}
-    doc = _fields(document, allowed | {"alert_percents"}, "budget")
-    scope = _text(doc, "scope", None, None, SCOPES)
-    subject = _text(doc, "subject", None, _ID)
+    fields = {"id", "name", "scope", "subject", "end_user", "window", "limit_usd"}
+    f = Fields(document, fields | {"alert_percents"}, "budget")
+    scope = f.text("scope", None, choices=SCOPES)
     end_user = ""
     if scope == "end_user":
-        end_user = _text(doc, "end_user", None, _END_USER)
-    elif "end_user" in doc:
+        end_user = f.text("end_user", None, pattern=_END_USER, limit=256)
+    elif f.has("end_user"):
         raise ConfigInvalid("'end_user' belongs to end_user budgets only.", "end_user")
-    if "limit_usd" not in doc:
+    if not f.has("limit_usd"):
         raise ConfigInvalid("'limit_usd' is required.", "limit_usd")
-    alerts = doc.get("alert_percents", [])
+    alerts = f.document.get("alert_percents", [])
     if not isinstance(alerts, list) or not all(
         isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 100 for p in alerts
     ):
-        raise ConfigInvalid("'alert_percents' must be a list of integers from 1 to 100.",
-                            "alert_percents")  # fmt: skip
+        raise ConfigInvalid("'alert_percents' must be integers from 1 to 100.", "alert_percents")
     return Budget(
-        id=_text(doc, "id", None, _ID),
-        name=_text(doc, "name", "", None),
+        id=f.text("id", None, pattern=_ID),
+        name=f.text("name", "", limit=200),
         scope=scope,
-        subject=subject,
+        subject=f.text("subject", None, pattern=_ID),
         end_user=end_user,
-        window=_text(doc, "window", None, None, WINDOWS),
-        limit_nano=usd_to_nano(doc["limit_usd"], "limit_usd"),
+        window=f.text("window", None, choices=WINDOWS),
+        limit_nano=usd_to_nano(f.document["limit_usd"], "limit_usd"),
         alerts=tuple(sorted(set(alerts))),
     )
 
@@ -192,15 +158,14 @@ def balance_alert_to_json(alert: BalanceAlert) -> dict[str, Any]:
 
 
 def balance_alert_from_json(document: Any) -> BalanceAlert:
-    doc = _fields(document, {"id", "account", "below_usd"}, "balance alert")
-    account = _text(doc, "account", None, None)
-    owner = account.removeprefix(TEAM_ACCOUNT)
-    if not _ID.fullmatch(owner):
+    f = Fields(document, {"id", "account", "below_usd"}, "balance alert")
+    account = f.text("account", None, limit=110)
+    if not _ID.fullmatch(account.removeprefix(TEAM_ACCOUNT)):
         raise ConfigInvalid("'account' must be a user id or 'team:<team id>'.", "account")
-    if "below_usd" not in doc:
+    if not f.has("below_usd"):
         raise ConfigInvalid("'below_usd' is required.", "below_usd")
     return BalanceAlert(
-        id=_text(doc, "id", None, _ID),
+        id=f.text("id", None, pattern=_ID),
         account=account,
-        below_nano=usd_to_nano(doc["below_usd"], "below_usd"),
+        below_nano=usd_to_nano(f.document["below_usd"], "below_usd"),
     )

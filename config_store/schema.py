@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from config_store.budgets import BalanceAlert, Budget, Team
 from config_store.router_config import ModelProfile, RouterConfig
+
+if TYPE_CHECKING:  # the catalogue names them; budgets.py reads documents through documents.py
+    from config_store.budgets import BalanceAlert, Budget, Team
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
