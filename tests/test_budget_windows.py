@@ -16,6 +16,11 @@ from billing.meter import Meter
 from billing.spending import BudgetExceeded, Limit
 from billing.sqlite_ledger import SqliteLedger
 from billing.windows import window
+from config_store.budgets import Budget
+from config_store.schema import Catalogue
+from config_store.snapshot import Snapshot
+from gateway.alerts.thresholds import Thresholds
+from gateway.alerts.webhook import Alert
 from tests.test_ledger import fresh_db
 
 ZONE = ZoneInfo("America/New_York")  # UTC-5 in December
@@ -91,3 +96,37 @@ def test_windows_follow_the_calendar_of_the_zone(kind: str, now: str, since: str
 def test_a_lifetime_window_never_resets():
     found = window("lifetime", datetime(2026, 1, 1, tzinfo=UTC), ZONE)
     assert (found.since, found.resets_at) == ("", None)
+
+
+async def test_a_threshold_fires_once_per_window_and_again_in_the_next(tmp_path: Path):
+    path = tmp_path / "ledger.db"
+    await fresh_db(path)
+    ledger = SqliteLedger(path)
+    await ledger.start()
+    ledger.submit(LedgerEntry("topup", "u1", "topup", 10_000, "2026-12-01T00:00:00+00:00"))
+    clock = Clock(datetime(2026, 12, 8, 4, 0, tzinfo=UTC))  # 23:00 on the 7th in New York
+    meter = Meter(ledger, zone=ZONE, clock=clock)
+    budget = Budget("u1-daily", "user", "u1", "daily", 100, alerts=(50, 90))
+    snapshot = Snapshot.of(Catalogue(budgets=(budget,)), "test", clock.now)
+    fired: list[Alert] = []
+    meter.on_charge = Thresholds(meter, lambda: snapshot, fired.append).after_charge
+    limits = (Limit(budget.id, "user", "u1", "daily", 100),)
+
+    async def spend(request_id: str, amount: int) -> None:
+        hold = await meter.hold("u1", amount, limits)
+        await meter.settle(hold, charge(request_id, amount, hold.at))
+
+    try:
+        await spend("r1", 40)
+        assert fired == []
+        await spend("r2", 20)  # 60 %: the 50 % threshold
+        await spend("r3", 5)  # 65 %: nothing new
+        assert [a.payload["threshold_percent"] for a in fired] == [50]
+        assert fired[0].key == "budget:u1-daily:u1:2026-12-07T05:00:00.000000+00:00:50"
+        assert fired[0].payload["resets_at"] == "2026-12-08T05:00:00.000000+00:00"
+        clock.now = datetime(2026, 12, 8, 5, 30, tzinfo=UTC)  # the 8th: a new window
+        await spend("r4", 55)
+        assert [a.key.rsplit(":", 1)[1] for a in fired] == ["50", "50"]
+        assert fired[1].key != fired[0].key
+    finally:
+        await ledger.close()
