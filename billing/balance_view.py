@@ -15,10 +15,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from billing.firestore_ledger import FirestoreLedger, Shipping
 from billing.ledger_types import LedgerError
 from billing.meter import Meter
+
+if TYPE_CHECKING:  # imported by whoever builds a view, only with Firestore configured
+    from billing.firestore_ledger import FirestoreLedger, Shipping
 
 log = logging.getLogger("gateway.balances")
 
@@ -72,6 +75,10 @@ class BalanceView:
 
     def age(self) -> float:
         return max(self._clock() - self._resynced_at, 0.0)
+
+    @property
+    def ledger(self) -> FirestoreLedger:
+        return self._ledger
 
     async def resync(self) -> None:
         """Re-read every balance this instance holds, in one read."""

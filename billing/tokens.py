@@ -18,6 +18,7 @@ import gzip
 import hashlib
 import importlib.resources
 import os
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -70,18 +71,37 @@ OFF_LOOP_CHARS = 32 * 1024
 
 
 class TokenCounter:
+    """o200k_base is loaded at start (every chat model and "approx" count with it);
+    cl100k_base (embeddings and legacy completions) when first needed. Each
+    encoding keeps only tiktoken's compiled form: the Python dict of its ranks,
+    which tiktoken keeps beside it and counting never reads, is dropped (about
+    28 MB for o200k_base)."""
+
     def __init__(self, cache_dir: Path) -> None:
         install_encodings(cache_dir)
-        self._encodings = {name: tiktoken.get_encoding(name) for name in ENCODING_SHA256}
+        self._encodings: dict[str, tiktoken.Encoding] = {}
+        self._loading = threading.Lock()
+        self._encoding("o200k_base")
+
+    def _encoding(self, name: str) -> tiktoken.Encoding:
+        found = self._encodings.get(name)
+        if found is not None:
+            return found
+        with self._loading:  # counting also runs in worker threads
+            found = self._encodings.get(name)
+            if found is None:
+                found = tiktoken.get_encoding(name)
+                found._mergeable_ranks = {}  # tiktoken's own copy: see the class's docstring
+                self._encodings[name] = found
+        return found
 
     def count(self, text: str, tokenizer: str = "o200k_base") -> int:
-        encoding = self._encodings.get(tokenizer)
-        if encoding is not None:
-            return len(encoding.encode_ordinary(text))
-        return approximate(len(self._encodings["o200k_base"].encode_ordinary(text)))
+        if tokenizer in ENCODING_SHA256:
+            return len(self._encoding(tokenizer).encode_ordinary(text))
+        return approximate(len(self._encoding("o200k_base").encode_ordinary(text)))
 
     def encoded_length(self, text: str, encoding: str) -> int:
-        return len(self._encodings[encoding].encode_ordinary(text))
+        return len(self._encoding(encoding).encode_ordinary(text))
 
     def count_prompt(
         self, messages: Iterable[Mapping[str, Any]], tokenizer: str, extra: Iterable[Any] = ()

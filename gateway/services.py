@@ -7,6 +7,8 @@ module global.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -20,7 +22,6 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from billing.balance_view import BalanceView, StoreState
-from billing.firestore_ledger import FirestoreLedger
 from billing.ledger_types import Ledger, LedgerError
 from billing.meter import Meter
 from billing.reports import Reports
@@ -28,15 +29,19 @@ from billing.sqlite_ledger import SqliteLedger
 from billing.tokens import TokenCounter
 from config_store.cache import ConfigCache
 from config_store.defaults import BUILTIN_DEFAULTS
-from config_store.firestore import FirestoreStore
 from config_store.reachability import Reachability
 from config_store.store import ConfigStore
-from gateway.alerts.delivery_logs import FirestoreDeliveryLog, SqliteDeliveryLog
 from gateway.alerts.thresholds import Thresholds
 from gateway.alerts.webhook import DeliveryLog, MemoryDeliveryLog, WebhookSender
 from gateway.autoroute.decision import PRESETS
 from gateway.autoroute.sticky import StickyRoutes
-from gateway.backends import make_ledger, make_reports, make_store
+from gateway.backends import (
+    make_alert_log,
+    make_balance_view,
+    make_ledger,
+    make_reports,
+    make_store,
+)
 from gateway.background import Supervisor
 from gateway.console.access import SignedOut
 from gateway.errors import GatewayError, unavailable
@@ -222,16 +227,7 @@ async def running(
         names=PRESETS,
     )
     meter = Meter(ledger, zone=ZoneInfo(settings.budget_zone))
-    view = (
-        BalanceView(
-            ledger,
-            meter,
-            stale_seconds=settings.firestore_stale_seconds,
-            sync_seconds=settings.balance_sync_seconds,
-        )
-        if isinstance(ledger, FirestoreLedger)
-        else None
-    )
+    view = make_balance_view(settings, ledger, meter)
     upstream = Upstream(
         connect_timeout=settings.upstream_connect_timeout,
         read_timeout=settings.upstream_read_timeout,
@@ -296,8 +292,8 @@ async def running(
     await services.discovery.load()
     if schedule and settings.sync_cron != "off":
         background.start("model_sync_schedule", services.discovery.schedule_forever)
-    if isinstance(ledger, FirestoreLedger) and view is not None:
-        background.start("ledger_shipping", ledger.ship_forever)
+    if view is not None:
+        background.start("ledger_shipping", view.ledger.ship_forever)
         background.start("balance_resync", view.resync_forever)
     if services.alert_sender is not None:
         background.start("alert_webhook", services.alert_sender.run)
@@ -306,6 +302,7 @@ async def running(
     # not walk it again and again.
     gc.collect()
     gc.freeze()
+    release_free_memory()
     try:
         yield services
     finally:
@@ -324,11 +321,7 @@ def _wire_alerts(services: Services, store: ConfigStore) -> None:
     its account's balance alerts; what they set off is sent to the webhook (or,
     with none configured, recorded as skipped) and listed in GET /admin/alerts."""
     settings = services.settings
-    ledger = services.ledger
-    if isinstance(store, FirestoreStore):
-        services.alert_log = FirestoreDeliveryLog(lambda: store.db)
-    elif isinstance(ledger, SqliteLedger):
-        services.alert_log = SqliteDeliveryLog(settings.database, ledger)
+    services.alert_log = make_alert_log(settings, store, services.ledger)
     sender = WebhookSender(
         settings.alert_webhook_url,
         settings.alert_webhook_secret,
@@ -340,3 +333,11 @@ def _wire_alerts(services: Services, store: ConfigStore) -> None:
         services.meter, lambda: services.cache.snapshot, sender.fire, services.metrics.alert
     )
     services.meter.on_charge = thresholds.after_charge
+
+
+def release_free_memory() -> None:
+    """Give the C allocator's free pages back to the system (glibc only): start-up
+    parses the catalogue and the tokenizer's file, and what it freed would
+    otherwise stay counted in the process's memory for its whole life."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from config_store.firestore_client import client
-from gateway.alerts.delivery_logs import FirestoreDeliveryLog
+from gateway.alerts.firestore_log import FirestoreDeliveryLog
 from gateway.alerts.webhook import Alert
 from tests.admin_client import Admin
 from tests.fakes.openai_upstream import FakeOpenAI

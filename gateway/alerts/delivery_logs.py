@@ -1,20 +1,15 @@
-"""Where alert deliveries are recorded: the SQLite file (one instance) or
-Firestore (several). A claim creates the delivery's record only if there is
-none, so each alert key is delivered once across instances and restarts."""
+"""Where alert deliveries are recorded: the SQLite file (one instance; Firestore's
+log is `gateway.alerts.firestore_log`). A claim creates the delivery's record
+only if there is none, so each alert key is delivered once across instances
+and restarts."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from google.api_core import exceptions as google_errors
-from google.cloud import firestore
-from google.cloud.firestore_v1 import AsyncClient
 
 from config_store.writes import SqliteWrites
 from gateway.alerts.webhook import Alert, Delivery
@@ -23,12 +18,12 @@ _FIELDS = ("key", "event", "body", "attempts", "status", "last_status", "last_er
            "created_at", "delivered_at")  # fmt: skip
 
 
-def _pending(alert: Alert) -> Delivery:
+def pending(alert: Alert) -> Delivery:
     return Delivery(alert.key, alert.event, alert.body().decode(), 0, "pending", None, None,
                     alert.created_at, None)  # fmt: skip
 
 
-def _delivery(data: dict[str, Any]) -> Delivery:
+def delivery_of(data: dict[str, Any]) -> Delivery:
     fields: dict[str, Any] = {name: data.get(name) for name in _FIELDS}
     return Delivery(**fields)
 
@@ -41,7 +36,7 @@ class SqliteDeliveryLog:
         self._writes = writes
 
     async def claim(self, alert: Alert) -> bool:
-        record = _pending(alert)
+        record = pending(alert)
 
         def insert(db: sqlite3.Connection) -> bool:
             cursor = db.execute(
@@ -70,37 +65,6 @@ class SqliteDeliveryLog:
                 ).fetchall()
             finally:
                 db.close()
-            return [_delivery(json.loads(row[0])) for row in rows]
+            return [delivery_of(json.loads(row[0])) for row in rows]
 
         return await asyncio.to_thread(read)
-
-
-class FirestoreDeliveryLog:
-    """`alert_deliveries/{sha256 of the key}`: created once, by whichever instance
-    claims it first."""
-
-    def __init__(self, db: Callable[[], AsyncClient]) -> None:
-        self._db = db
-
-    def _ref(self, key: str) -> Any:
-        doc_id = hashlib.sha256(key.encode()).hexdigest()
-        return self._db().collection("alert_deliveries").document(doc_id)
-
-    async def claim(self, alert: Alert) -> bool:
-        try:
-            await self._ref(alert.key).create(_pending(alert).to_json())
-        except google_errors.AlreadyExists:
-            return False
-        return True
-
-    async def record(self, delivery: Delivery) -> None:
-        await self._ref(delivery.key).set(delivery.to_json())
-
-    async def recent(self, limit: int) -> list[Delivery]:
-        query = (
-            self._db()
-            .collection("alert_deliveries")
-            .order_by("created_at", direction=firestore.Query.DESCENDING)
-            .limit(limit)
-        )
-        return [_delivery(doc.to_dict() or {}) for doc in await query.get()]

@@ -18,7 +18,7 @@ from billing.ledger_types import LedgerError
 from config_store.sqlite import SqliteStore
 from config_store.store import StoreError
 from gateway.backends import make_store
-from gateway.ops import cli_admin, cli_budgets, cli_catalogue, cli_reports, migrate_store
+from gateway.ops import cli_admin, cli_budgets, cli_catalogue, cli_reports
 from gateway.ops.seed import admin_key, read_secret, seed
 from gateway.providers.vault import Vault, VaultError
 from gateway.settings import Settings, SettingsError
@@ -81,12 +81,18 @@ async def _migrate(settings: Settings) -> int:
 
 
 async def _migrate_store(settings: Settings, source: str, target: str, dry_run: bool) -> int:
+    from gateway.ops import migrate_store  # Firestore's client: loaded for this command only
+
     kind, _, path = source.partition(":")
-    if kind != "sqlite" or not path:
-        raise migrate_store.MigrationError(f"--from takes sqlite:PATH, got {source!r}")
-    into, ledger = migrate_store.parse_target(
-        target, settings.firestore_emulator_host, settings.data_dir
-    )
+    try:
+        if kind != "sqlite" or not path:
+            raise migrate_store.MigrationError(f"--from takes sqlite:PATH, got {source!r}")
+        into, ledger = migrate_store.parse_target(
+            target, settings.firestore_emulator_host, settings.data_dir
+        )
+    except migrate_store.MigrationError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
     origin = SqliteStore(Path(path))
     summary = await migrate_store.migrate(origin, into, ledger, dry_run=dry_run)
     print(migrate_store.render(summary, dry_run))
@@ -172,7 +178,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         StoreError,
         VaultError,
         LedgerError,
-        migrate_store.MigrationError,
     ) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2

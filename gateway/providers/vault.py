@@ -4,13 +4,17 @@ A stored key is `fernet:<token>`; anything else is taken as a plain key (rows
 written before encryption). The secret key comes from the environment only,
 is never stored, logged or returned, and decrypted keys are kept in memory
 for the process's life (one per provider), so a request pays no decryption.
+`cryptography` (some 6 MB) is loaded only when a secret key is set.
 """
 
 from __future__ import annotations
 
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING
 
 from gateway.errors import unavailable
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 PREFIX = "fernet:"
 
@@ -23,6 +27,8 @@ class Vault:
     def __init__(self, secret_key: str) -> None:
         self._fernet: Fernet | None = None
         if secret_key:
+            from cryptography.fernet import Fernet
+
             try:
                 self._fernet = Fernet(secret_key.encode())
             except ValueError:
@@ -34,6 +40,8 @@ class Vault:
 
     @staticmethod
     def new_secret_key() -> str:
+        from cryptography.fernet import Fernet
+
         return Fernet.generate_key().decode()
 
     def seal(self, plain: str) -> str:
@@ -53,6 +61,8 @@ class Vault:
                 "set GATEWAY_SECRET_KEY to the key it was encrypted with.",
                 code="provider_not_configured",
             )
+        from cryptography.fernet import InvalidToken
+
         try:
             plain = self._fernet.decrypt(stored[len(PREFIX) :].encode()).decode()
         except InvalidToken:
