@@ -290,3 +290,23 @@ def test_budgets_and_teams_are_validated_versioned_and_rolled_back(gateway: Gate
     assert rolled.status_code == 200, rolled.text
     restored = admin(gateway, "GET", "/admin/budgets/team-a-weekly").json()
     assert restored["limit_usd"] == "5.000000000"
+
+
+def test_an_anthropic_clients_metadata_user_id_is_the_end_user(
+    gateway: GatewayServer, fake_openai: FakeOpenAI
+):
+    key = gateway.add_user("anna", 10**12)
+    response = httpx.post(
+        f"{gateway.base_url}/v1/messages",
+        headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
+        json={
+            "model": MINI,
+            "max_tokens": 16,
+            "metadata": {"user_id": "customer-42"},
+            "messages": [{"role": "user", "content": "hello"}],
+        },
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    [row] = gateway.charges("anna")
+    assert row["end_user"] == "customer-42"

@@ -26,6 +26,9 @@ def to_chat(body: Mapping[str, Any]) -> dict[str, Any]:
     for name in ("max_tokens", "temperature", "top_p", "stream"):
         if body.get(name) is not None:
             chat[name] = body[name]
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
+        chat["user"] = metadata["user_id"]  # the end user, on the ledger and for budgets
     if body.get("stop_sequences"):
         chat["stop"] = body["stop_sequences"]
     if body.get("tools"):
