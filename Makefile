@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SERVE  := $(VENV)/.installed-serve
 
-.PHONY: run test soak test-under-load lint bench bench-router clean
+.PHONY: run test soak test-under-load lint bench bench-stream bench-router clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ test-under-load: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+bench-stream: $(STAMP)
+	$(BIN)/python bench/stream.py
 
 bench-router: $(STAMP)
 	$(BIN)/python bench/classifier.py

@@ -142,7 +142,10 @@ def bench_passthrough(args: argparse.Namespace, procs: Procs, upstream: int, tmp
     return run_server(args, procs, "passthrough", cmd, env, port, f"Bearer {UPSTREAM_KEY}")
 
 
-def bench_gateway(args: argparse.Namespace, procs: Procs, upstream: int, tmp: Path) -> Result:
+def seed_gateway(
+    upstream: int, tmp: Path, extra_env: dict[str, str] | None = None
+) -> tuple[Path, dict[str, str], str]:
+    """`gateway seed` in a fresh data dir under `tmp`: (gateway command, its env, demo key)."""
     gateway = BIN / "gateway"
     if not gateway.exists():
         raise TargetError(f"{gateway} not found (is the project installed in this venv?)")
@@ -153,6 +156,7 @@ def bench_gateway(args: argparse.Namespace, procs: Procs, upstream: int, tmp: Pa
         "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream}/v1",
         "OPENAI_API_KEY": UPSTREAM_KEY,
         "GATEWAY_ACCESS_LOG": "0",
+        **(extra_env or {}),
     }
     seed = subprocess.run(
         [str(gateway), "seed"], env=env, capture_output=True, text=True, timeout=120, check=False
@@ -163,7 +167,11 @@ def bench_gateway(args: argparse.Namespace, procs: Procs, upstream: int, tmp: Pa
     key_file = data_dir / "demo_api_key"
     if not key_file.exists():
         raise TargetError(f"`gateway seed` wrote no {key_file}")
-    key = key_file.read_text().strip()
+    return gateway, env, key_file.read_text().strip()
+
+
+def bench_gateway(args: argparse.Namespace, procs: Procs, upstream: int, tmp: Path) -> Result:
+    gateway, env, key = seed_gateway(upstream, tmp)
     port = free_port()
     cmd = [str(gateway), "serve", "--host", "127.0.0.1", "--port", str(port)]
     return run_server(args, procs, "gateway", cmd, env, port, f"Bearer {key}", 60.0)
