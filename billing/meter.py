@@ -133,8 +133,7 @@ class Meter:
         """Reserve `amount_nano` of an account's balance (a user's, or "team:<id>")
         and of every budget in `limits`; raise `BudgetExceeded` or
         `InsufficientBalance` (and reserve nothing) if any of them cannot cover it."""
-        now = self._clock()
-        windows = await self._windows(user_id, limits, now)
+        now, windows = await self._windows(user_id, limits)
         # No await from here on: the checks and the reservation are one step.
         self._check(user_id, amount_nano, windows)
         self._held[user_id] = self._held.get(user_id, 0) + amount_nano
@@ -150,18 +149,27 @@ class Meter:
 
     async def check(self, user_id: str, amount_nano: int, limits: tuple[Limit, ...] = ()) -> None:
         """Raise as `hold` would, reserving nothing."""
-        self._check(user_id, amount_nano, await self._windows(user_id, limits, self._clock()))
+        _, windows = await self._windows(user_id, limits)
+        self._check(user_id, amount_nano, windows)
 
     async def _windows(
-        self, user_id: str, limits: tuple[Limit, ...], now: datetime
-    ) -> list[tuple[Limit, Window]]:
+        self, user_id: str, limits: tuple[Limit, ...]
+    ) -> tuple[datetime, list[tuple[Limit, Window]]]:
+        """The time of the request, and each budget's window then, every one loaded."""
         await self._balance(user_id)
+        now = self._clock()
         windows = [(limit, window(limit.window, now, self._zone)) for limit in limits]
-        while True:  # a newer window read meanwhile by another request: read this one again
-            for limit, current in windows:
-                await self.spending.load((limit.scope, limit.subject, current.kind, current.since))
-            if all(self.spending.room(limit, current) is not None for limit, current in windows):
-                return windows
+        for limit, current in windows:
+            await self.spending.load((limit.scope, limit.subject, current.kind, current.since))
+        for index, (limit, current) in enumerate(windows):
+            if self.spending.room(limit, current) is None:
+                # A newer window began while these were read (another request read it
+                # first, or the clock stepped back): the request counts in that one.
+                since = self.spending.latest(limit.scope, limit.subject, current.kind)
+                assert since  # a lifetime window ("") is never replaced
+                windows[index] = (limit, window(current.kind, datetime.fromisoformat(since),
+                                                self._zone))  # fmt: skip
+        return now, windows
 
     def _check(self, user_id: str, amount_nano: int, windows: list[tuple[Limit, Window]]) -> None:
         for limit, current in windows:

@@ -89,6 +89,11 @@ class Spending:
         known = self._spent.get((scope, subject, kind))
         return known[1] if known is not None and known[0] == since else None
 
+    def latest(self, scope: str, subject: str, kind: str) -> str | None:
+        """The start of the newest window of this kind known for the subject."""
+        known = self._spent.get((scope, subject, kind))
+        return None if known is None else known[0]
+
     def held(self, scope: str, subject: str) -> int:
         return self._held.get((scope, subject), 0)
 

@@ -130,3 +130,22 @@ async def test_a_threshold_fires_once_per_window_and_again_in_the_next(tmp_path:
         assert fired[1].key != fired[0].key
     finally:
         await ledger.close()
+
+
+async def test_a_clock_that_steps_back_counts_in_the_newest_window(tmp_path: Path):
+    path = tmp_path / "ledger.db"
+    await fresh_db(path)
+    ledger = SqliteLedger(path)
+    await ledger.start()
+    ledger.submit(LedgerEntry("topup", "u1", "topup", 10_000, "2026-12-01T00:00:00+00:00"))
+    clock = Clock(datetime(2026, 12, 8, 5, 0, 1, tzinfo=UTC))  # just after midnight there
+    meter = Meter(ledger, zone=ZONE, clock=clock)
+    try:
+        first = await meter.hold("u1", 60, DAILY)
+        clock.now = datetime(2026, 12, 8, 4, 59, 59, tzinfo=UTC)  # back into the 7th
+        with pytest.raises(BudgetExceeded) as refused:  # the 8th's 60 held: 40 left
+            await meter.hold("u1", 41, DAILY)
+        assert refused.value.resets_at == "2026-12-09T05:00:00.000000+00:00"
+        meter.release(first)
+    finally:
+        await ledger.close()
