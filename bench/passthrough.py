@@ -59,11 +59,12 @@ app = Starlette(
 )
 
 
-if __name__ == "__main__":
+def serve(served: Starlette) -> None:
+    """Under uvicorn, one worker, uvloop and httptools, no access log, on BENCH_PORT."""
     import uvicorn
 
     uvicorn.run(
-        app,
+        served,
         host="127.0.0.1",
         port=int(os.environ.get("BENCH_PORT", "9002")),
         loop="uvloop",
@@ -71,3 +72,7 @@ if __name__ == "__main__":
         access_log=False,
         log_level="warning",
     )
+
+
+if __name__ == "__main__":
+    serve(app)

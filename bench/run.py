@@ -184,6 +184,41 @@ BENCHES: dict[str, Callable[[argparse.Namespace, Procs, int, Path], Result]] = {
 }
 
 
+def interleaved(
+    targets: list[str],
+    rounds: int,
+    measure: Callable[[str], Result],
+    *,
+    describe: Callable[[str], str],
+    done: Callable[[str, Result], str],
+    median_of: str,
+) -> tuple[dict[str, list[Result]], dict[str, Result | str]]:
+    """Every target measured `rounds` times, interleaved: a machine whose speed drifts
+    (shared cores) drifts for every target alike. Returns each target's runs, and its
+    median run by `median_of` (or why it failed)."""
+    runs: dict[str, list[Result]] = {}
+    results: dict[str, Result | str] = {}
+    for round_no in range(1, rounds + 1):
+        for name in targets:
+            if isinstance(results.get(name), str):
+                continue
+            log(f"round {round_no}/{rounds} {describe(name)}")
+            try:
+                row = measure(name)
+            except (TargetError, OSError, subprocess.SubprocessError, ValueError) as exc:
+                log(f"{name} FAILED: {exc}")
+                results[name] = str(exc) or type(exc).__name__
+                continue
+            if row.get("first_error"):
+                log(f"{name}: first error: {row['first_error']}")
+            runs.setdefault(name, []).append(row)
+            log(done(name, row))
+    for name, rows in runs.items():
+        if not isinstance(results.get(name), str):
+            results[name] = sorted(rows, key=lambda r: r[median_of])[len(rows) // 2]
+    return runs, results
+
+
 def print_table(results: dict[str, Result | str]) -> None:
     print()
     print(f"{'target':<12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
@@ -224,8 +259,6 @@ def main() -> int:
 
     # SIGTERM unwinds like Ctrl-C does, so the `finally` below stops every server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    runs: dict[str, list[Result]] = {}
-    results: dict[str, Result | str] = {}
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmpname:
         tmp = Path(tmpname)
         procs = Procs(tmp)
@@ -239,29 +272,16 @@ def main() -> int:
             except TargetError as exc:
                 log(f"fake upstream failed to start: {exc}")
                 return 1
-            # Interleaved rounds: a machine whose speed drifts (shared cores) drifts
-            # for every target alike, and the median run of each is compared.
-            for round_no in range(1, args.rounds + 1):
-                for name in targets:
-                    if isinstance(results.get(name), str):
-                        continue
-                    log(
-                        f"round {round_no}/{args.rounds} {name}: {args.connections} connections,"
-                        f" {args.warmup:g}s + {args.seconds:g}s"
-                    )
-                    try:
-                        row = BENCHES[name](args, procs, port, tmp)
-                    except (TargetError, OSError, subprocess.SubprocessError, ValueError) as exc:
-                        log(f"{name} FAILED: {exc}")
-                        results[name] = str(exc) or type(exc).__name__
-                        continue
-                    if row.get("first_error"):
-                        log(f"{name}: first error: {row['first_error']}")
-                    runs.setdefault(name, []).append(row)
-                    log(f"{name}: {row['rps']:.1f} req/s")
-            for name, rows in runs.items():
-                if not isinstance(results.get(name), str):
-                    results[name] = sorted(rows, key=lambda r: r["rps"])[len(rows) // 2]
+            runs, results = interleaved(
+                targets,
+                args.rounds,
+                lambda name: BENCHES[name](args, procs, port, tmp),
+                describe=lambda name: (
+                    f"{name}: {args.connections} connections, {args.warmup:g}s + {args.seconds:g}s"
+                ),
+                done=lambda name, row: f"{name}: {row['rps']:.1f} req/s",
+                median_of="rps",
+            )
         finally:
             procs.stop_all()
     print_table(results)

@@ -33,6 +33,7 @@ from run import (
     Procs,
     TargetError,
     free_port,
+    interleaved,
     log,
     seed_gateway,
     wait_port,
@@ -226,8 +227,6 @@ def main() -> int:
         log(f"open-file limit {open_files} is low for {args.streams} streams")
     # SIGTERM unwinds like Ctrl-C does, so the `finally` below stops every server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    runs: dict[str, list[Result]] = {}
-    results: dict[str, Result | str] = {}
     with tempfile.TemporaryDirectory(prefix="gateway-bench-stream-") as tmpname:
         tmp = Path(tmpname)
         procs = Procs(tmp)
@@ -243,33 +242,23 @@ def main() -> int:
             except TargetError as exc:
                 log(f"fake upstream failed to start: {exc}")
                 return 1
-            for round_no in range(1, args.rounds + 1):
-                for name in targets:
-                    if isinstance(results.get(name), str):
-                        continue
-                    log(
-                        f"round {round_no}/{args.rounds} {name}: {args.streams} streams of"
-                        f" {args.chunks} chunks every {args.interval:g}s"
-                    )
-                    try:
-                        row = measure(args, procs, name, port, tmp)
-                    except (TargetError, OSError, subprocess.SubprocessError, ValueError) as exc:
-                        log(f"{name} FAILED: {exc}")
-                        results[name] = str(exc) or type(exc).__name__
-                        continue
-                    if row.get("first_error"):
-                        log(f"{name}: first error: {row['first_error']}")
-                    runs.setdefault(name, []).append(row)
-                    log(
-                        f"{name}: {row['completed']}/{row['streams']} completed,"
-                        f" TTFB p99 {row['ttfb_p99_ms']:.1f} ms,"
-                        f" peak RSS {mb(row['peak_rss_mb'])} MB, server CPU"
-                        f" {row['cpu_s'] or 0:.1f} s, listen overflows on the host"
-                        f" {row.get('listen_overflows', '?')}"
-                    )
-            for name, rows in runs.items():
-                if not isinstance(results.get(name), str):
-                    results[name] = sorted(rows, key=lambda r: r["ttfb_p99_ms"])[len(rows) // 2]
+            _, results = interleaved(
+                targets,
+                args.rounds,
+                lambda name: measure(args, procs, name, port, tmp),
+                describe=lambda name: (
+                    f"{name}: {args.streams} streams of {args.chunks} chunks every "
+                    f"{args.interval:g}s"
+                ),
+                done=lambda name, row: (
+                    f"{name}: {row['completed']}/{row['streams']} completed,"
+                    f" TTFB p99 {row['ttfb_p99_ms']:.1f} ms,"
+                    f" peak RSS {mb(row['peak_rss_mb'])} MB, server CPU"
+                    f" {row['cpu_s'] or 0:.1f} s, listen overflows on the host"
+                    f" {row.get('listen_overflows', '?')}"
+                ),
+                median_of="ttfb_p99_ms",
+            )
         finally:
             procs.stop_all()
     print_table(results)

@@ -24,12 +24,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import sys
 import time
 
 import aiohttp
 import uvloop
+from load import percentile
 from nofile import raise_open_file_limit
 
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
@@ -48,14 +48,6 @@ class Stats:
         self.failed += 1
         if self.first_error is None:
             self.first_error = what
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list (0 when empty)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(0, min(len(sorted_values) - 1, math.ceil(q / 100 * len(sorted_values)) - 1))
-    return sorted_values[rank]
 
 
 async def one_stream(

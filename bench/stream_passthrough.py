@@ -15,23 +15,16 @@ uvicorn, one worker::
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
 from nofile import raise_open_file_limit
+from passthrough import CHAT_URL, HEADERS, serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-
-UPSTREAM = os.environ.get("BENCH_UPSTREAM", "http://127.0.0.1:9001/v1").rstrip("/")
-CHAT_URL = UPSTREAM + "/chat/completions"
-HEADERS = {
-    "Authorization": "Bearer " + os.environ.get("BENCH_UPSTREAM_KEY", "sk-bench"),
-    "Content-Type": "application/json",
-}
 
 _session: aiohttp.ClientSession | None = None
 
@@ -76,14 +69,4 @@ app = Starlette(
 
 
 if __name__ == "__main__":
-    import uvicorn
-
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=int(os.environ.get("BENCH_PORT", "9002")),
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-    )
+    serve(app)
