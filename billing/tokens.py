@@ -95,6 +95,12 @@ class TokenCounter:
                 self._encodings[name] = found
         return found
 
+    async def loaded(self, tokenizer: str) -> None:
+        """Load `tokenizer` in a worker thread if it is not yet (a first load takes
+        about 0.16 s for cl100k_base), so that the event loop never waits for it."""
+        if tokenizer in ENCODING_SHA256 and tokenizer not in self._encodings:
+            await asyncio.to_thread(self._encoding, tokenizer)
+
     def count(self, text: str, tokenizer: str = "o200k_base") -> int:
         if tokenizer in ENCODING_SHA256:
             return len(self._encoding(tokenizer).encode_ordinary(text))

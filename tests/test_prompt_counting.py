@@ -88,3 +88,24 @@ def test_a_routed_request_from_a_caller_with_nothing_left_is_refused_before_rout
     assert response.status_code == 402
     assert "x-gateway-route-category" not in response.headers
     assert f"up to ${usd_text(1)}" in response.json()["error"]["message"]
+
+
+async def test_an_encoding_first_needed_is_loaded_off_the_loop(tiktoken_dir: Any, monkeypatch: Any):
+    import tiktoken
+
+    loads: list[tuple[str, threading.Thread]] = []
+    real = tiktoken.get_encoding
+
+    def recording(name: str) -> Any:
+        loads.append((name, threading.current_thread()))
+        return real(name)
+
+    monkeypatch.setattr(tiktoken, "get_encoding", recording)
+    fresh = TokenCounter(tiktoken_dir)
+    assert [name for name, _ in loads] == ["o200k_base"]  # only it at start
+    await fresh.loaded("cl100k_base")
+    assert loads[1][0] == "cl100k_base" and loads[1][1] is not threading.current_thread()
+    await fresh.loaded("cl100k_base")
+    await fresh.loaded("approx")
+    assert len(loads) == 2  # loaded once; "approx" counts with o200k_base
+    assert fresh.count("hello there", "cl100k_base") == 2
