@@ -41,10 +41,20 @@ class Hold:
     user_id: str  # the account it holds: the user's, or "team:<id>" for a team's wallet
     amount_nano: int
     open: bool = True
-    subjects: tuple[Subject, ...] = ()  # the budgets' subjects it is reserved against
-    counters: tuple[Counter, ...] = ()  # the windows its charge will count in
     limits: tuple[tuple[Limit, str], ...] = ()  # each budget, with its window's start
     at: str = ""  # when it was taken (its charge's `created_at`)
+
+    @property
+    def subjects(self) -> tuple[Subject, ...]:
+        """The budgets' subjects it is reserved against, each once."""
+        return tuple(dict.fromkeys((limit.scope, limit.subject) for limit, _ in self.limits))
+
+    @property
+    def counters(self) -> tuple[Counter, ...]:
+        """The windows its charge counts in, each once."""
+        return tuple(
+            dict.fromkeys((lm.scope, lm.subject, lm.window, since) for lm, since in self.limits)
+        )
 
 
 class Meter:
@@ -67,13 +77,6 @@ class Meter:
         # Each user's count of balance moves made here, so that a resync whose read
         # may have missed one (it moved while the read was out) keeps the local value.
         self._moves: dict[str, int] = {}
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return self._zone
-
-    def now(self) -> datetime:
-        return self._clock()
 
     def window(self, kind: str, now: datetime | None = None) -> Window:
         return window(kind, now or self._clock(), self._zone)
@@ -137,15 +140,11 @@ class Meter:
         # No await from here on: the checks and the reservation are one step.
         self._check(user_id, amount_nano, windows)
         self._held[user_id] = self._held.get(user_id, 0) + amount_nano
-        subjects = tuple(dict.fromkeys((limit.scope, limit.subject) for limit, _ in windows))
-        counters = tuple(
-            dict.fromkeys((lm.scope, lm.subject, w.kind, w.since) for lm, w in windows)
-        )
-        self.spending.reserve(subjects, amount_nano)
         at = now.astimezone(UTC).isoformat(timespec="microseconds")
-        limited = tuple((limit, current.since) for limit, current in windows)
-        return Hold(user_id, amount_nano, subjects=subjects, counters=counters, at=at,
-                    limits=limited)  # fmt: skip
+        hold = Hold(user_id, amount_nano, limits=tuple((lm, w.since) for lm, w in windows), at=at)
+        if windows:
+            self.spending.reserve(hold.subjects, amount_nano)
+        return hold
 
     async def check(self, user_id: str, amount_nano: int, limits: tuple[Limit, ...] = ()) -> None:
         """Raise as `hold` would, reserving nothing."""
@@ -215,7 +214,8 @@ class Meter:
                 self._held[hold.user_id] = remaining
             else:
                 self._held.pop(hold.user_id, None)
-            self.spending.unreserve(hold.subjects, hold.amount_nano)
+            if hold.limits:
+                self.spending.unreserve(hold.subjects, hold.amount_nano)
 
     def _apply(self, hold: Hold, entry: LedgerEntry) -> asyncio.Future[None]:
         if not hold.open or not 0 <= -entry.amount_nano <= hold.amount_nano:
@@ -228,14 +228,16 @@ class Meter:
         account = entry.account
         self._balances[account] = self._balances.get(account, 0) + entry.amount_nano
         self._moved(account)
-        self.spending.add(hold.counters, -entry.amount_nano)  # a charge is negative
+        if hold.limits:
+            self.spending.add(hold.counters, -entry.amount_nano)  # a charge is negative
         return self._ledger.submit(entry)
 
     def _undo(self, hold: Hold, entry: LedgerEntry) -> None:
         """A charge whose ledger row was not written: as if it never happened."""
         self._balances[entry.account] -= entry.amount_nano
         self._moved(entry.account)
-        self.spending.add(hold.counters, entry.amount_nano)
+        if hold.limits:
+            self.spending.add(hold.counters, entry.amount_nano)
 
     async def settle(self, hold: Hold, entry: LedgerEntry) -> int:
         """Charge `entry` in place of `hold`; returns the new balance once committed."""
