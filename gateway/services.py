@@ -19,8 +19,6 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
-
 from billing.balance_view import BalanceView, StoreState
 from billing.ledger_types import Ledger, LedgerError
 from billing.meter import Meter
@@ -51,6 +49,7 @@ from gateway.ops.discovery import Discovery
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import ChatProvider, credentials
 from gateway.providers.gemini import GeminiProvider
+from gateway.providers.http1 import Timeouts
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
 from gateway.providers.upstream import Upstream
@@ -174,23 +173,21 @@ class Services:
             )
 
 
-def _provider_timeouts(
-    cache: ConfigCache, settings: Settings
-) -> Callable[[str], aiohttp.ClientTimeout | None]:
+def _provider_timeouts(cache: ConfigCache, settings: Settings) -> Callable[[str], Timeouts | None]:
     """A provider's own timeouts (from its row), where it has any."""
-    made: dict[tuple[float, float, float], aiohttp.ClientTimeout] = {}
+    made: dict[tuple[float, float, float], Timeouts] = {}
 
-    def lookup(provider_id: str) -> aiohttp.ClientTimeout | None:
+    def lookup(provider_id: str) -> Timeouts | None:
         row = cache.snapshot.providers.get(provider_id)
         if row is None or not (row.connect_timeout or row.read_timeout or row.total_timeout):
             return None
         key = (row.connect_timeout, row.read_timeout, row.total_timeout)
         timeout = made.get(key)
         if timeout is None:
-            timeout = made[key] = aiohttp.ClientTimeout(
+            timeout = made[key] = Timeouts(
+                connect=row.connect_timeout or settings.upstream_connect_timeout or None,
+                read=row.read_timeout or settings.upstream_read_timeout or None,
                 total=row.total_timeout or settings.upstream_total_timeout or None,
-                sock_connect=row.connect_timeout or settings.upstream_connect_timeout or None,
-                sock_read=row.read_timeout or settings.upstream_read_timeout or None,
             )
         return timeout
 

@@ -1,22 +1,20 @@
-"""The outbound HTTP client: one shared aiohttp session per process.
+"""The outbound HTTP client: one pool of keep-alive connections per process.
 
-aiohttp rather than httpx on the data plane: at 50 concurrent requests through
-a bare Starlette passthrough, aiohttp's client sustained roughly twenty times
-httpx's throughput (see bench/). aiohttp's exceptions become GatewayError here,
-where they enter, so no caller sees them.
+The client is the gateway's own (gateway.providers.http1, on httptools): a
+general client costs several times the CPU per call that a proxy of JSON
+needs (see bench/). Its exceptions become GatewayError here, where they enter,
+so no caller sees them.
 
 What a provider sends is bounded: an answer read whole to `max_body_bytes`, a
 stream to `max_line_bytes` a line and `max_stream_bytes` in all, decoded. The
 gateway asks for `identity`; a compressed answer is decoded a piece at a time
-within the same bounds (gateway.providers.bounded_decoding), never by aiohttp.
+within the same bounds (gateway.providers.bounded_decoding).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
-
-import aiohttp
 
 from gateway.errors import GatewayError, upstream_error
 from gateway.providers.bounded_decoding import (
@@ -25,6 +23,9 @@ from gateway.providers.bounded_decoding import (
     DecodingError,
     TooLarge,
 )
+from gateway.providers.http1 import BadAnswer, ConnectFailed, Disconnected, HttpError, Timeouts
+from gateway.providers.http_connection import Response
+from gateway.providers.http_pool import Pool
 from gateway.providers.transport import UpstreamResponse
 
 
@@ -33,7 +34,7 @@ class UpstreamStream:
 
     def __init__(
         self,
-        response: aiohttp.ClientResponse,
+        response: Response,
         provider: str,
         decoder: BoundedDecoder,
         max_line_bytes: int,
@@ -50,14 +51,17 @@ class UpstreamStream:
     async def lines(self) -> AsyncIterator[bytes]:
         """Each line with its b"\\n" (the last one may lack it)."""
         splitter = BoundedLines(self._max_line_bytes)
+        response = self._response
         try:
-            async for raw in self._response.content.iter_any():
+            while (raw := await response.read_piece()) is not None:
                 for piece in self._decoder.feed(raw):
                     for line in splitter.feed(piece):
                         yield line
             self._decoder.finish()
-        except (TimeoutError, aiohttp.ClientError, DecodingError) as exc:
+        except (TimeoutError, HttpError, DecodingError) as exc:
+            response.close()
             raise _translate(exc, self._provider) from exc
+        response.release()
         last = splitter.finish()
         if last:
             yield last
@@ -69,22 +73,22 @@ class UpstreamStream:
 def _translate(exc: BaseException, provider: str) -> GatewayError:
     if isinstance(exc, TooLarge):
         return upstream_error(f"The provider '{provider}' sent an answer with {exc}.")
-    if isinstance(exc, DecodingError):
+    if isinstance(exc, DecodingError | BadAnswer):
         return upstream_error(f"The provider '{provider}' sent {exc}.")
     if isinstance(exc, asyncio.TimeoutError):
         return upstream_error(
             f"The provider '{provider}' did not answer in time.", 504, "upstream_timeout"
         )
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, ConnectFailed):
         return upstream_error(f"Could not connect to the provider '{provider}'.")
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+    if isinstance(exc, Disconnected):
         return upstream_error(f"The provider '{provider}' closed the connection.")
     return upstream_error(
         f"The request to the provider '{provider}' failed ({type(exc).__name__})."
     )
 
 
-TimeoutsFor = Callable[[str], aiohttp.ClientTimeout | None]
+TimeoutsFor = Callable[[str], Timeouts | None]
 
 
 class Upstream:
@@ -99,68 +103,59 @@ class Upstream:
         max_line_bytes: int = 8 << 20,
         max_stream_bytes: int = 256 << 20,
     ) -> None:
-        self._timeout = aiohttp.ClientTimeout(
+        self._timeout = Timeouts(
+            connect=connect_timeout or None,
+            read=read_timeout or None,  # a hung upstream ends, mid-stream too
             total=total_timeout or None,
-            sock_connect=connect_timeout or None,
-            sock_read=read_timeout or None,  # a hung upstream ends, mid-stream too
         )
         # A provider's own timeouts, looked up by its id; None means the defaults.
         self.timeouts_for: TimeoutsFor = timeouts_for or (lambda _: None)
         self.max_body_bytes = max_body_bytes
         self.max_line_bytes = max_line_bytes
         self.max_stream_bytes = max_stream_bytes
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: Pool | None = None
 
     async def start(self) -> None:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self._timeout,
-                # Decoding is ours, bounded; aiohttp's would expand a body without limit.
-                auto_decompress=False,
-                headers={"Accept-Encoding": "identity"},
-            )
+        if self._pool is None:
+            self._pool = Pool(asyncio.get_running_loop(), keepalive=30.0)
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.close()
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def pool(self) -> Pool:
+        if self._pool is None:
             raise RuntimeError("Upstream.start() was not awaited")
-        return self._session
+        return self._pool
 
     async def post(
         self, url: str, headers: Mapping[str, str], body: bytes, *, provider: str
     ) -> UpstreamResponse:
-        try:
-            timeout = self.timeouts_for(provider) or self._timeout
-            async with self.session.post(
-                url, data=body, headers=headers, timeout=timeout
-            ) as response:
-                return await self._read(response)
-        except (TimeoutError, aiohttp.ClientError, DecodingError) as exc:
-            raise _translate(exc, provider) from exc
+        return await self._whole("POST", url, headers, body, provider)
 
     async def get(self, url: str, headers: Mapping[str, str], *, provider: str) -> UpstreamResponse:
+        return await self._whole("GET", url, headers, None, provider)
+
+    async def _whole(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, provider: str
+    ) -> UpstreamResponse:
+        timeouts = self.timeouts_for(provider) or self._timeout
         try:
-            timeout = self.timeouts_for(provider) or self._timeout
-            async with self.session.get(url, headers=headers, timeout=timeout) as response:
-                return await self._read(response)
-        except (TimeoutError, aiohttp.ClientError, DecodingError) as exc:
+            response = await self.pool.request(method, url, headers, body, timeouts)
+            return await self._read(response)
+        except (TimeoutError, HttpError, DecodingError) as exc:
             raise _translate(exc, provider) from exc
 
     async def open_stream(
         self, url: str, headers: Mapping[str, str], body: bytes, *, provider: str
     ) -> UpstreamStream | UpstreamResponse:
         """A 2xx answer comes back open, as a stream; any other is read whole."""
+        timeouts = self.timeouts_for(provider) or self._timeout
         try:
-            timeout = self.timeouts_for(provider) or self._timeout
-            response = await self.session.post(url, data=body, headers=headers, timeout=timeout)
-        except (TimeoutError, aiohttp.ClientError) as exc:
+            response = await self.pool.request("POST", url, headers, body, timeouts)
+        except (TimeoutError, HttpError) as exc:
             raise _translate(exc, provider) from exc
         if 200 <= response.status < 300:
             try:
@@ -173,24 +168,24 @@ class Upstream:
             return UpstreamStream(response, provider, decoder, self.max_line_bytes)
         try:
             return await self._read(response)
-        except (TimeoutError, aiohttp.ClientError, DecodingError) as exc:
+        except (TimeoutError, HttpError, DecodingError) as exc:
             raise _translate(exc, provider) from exc
-        finally:
-            response.release()
 
-    async def _read(self, response: aiohttp.ClientResponse) -> UpstreamResponse:
+    async def _read(self, response: Response) -> UpstreamResponse:
         """The whole body, decoded, or DecodingError as soon as it passes the bound
-        (the connection is then dropped, not drained)."""
+        (the connection is then dropped, not drained). The connection goes back
+        to the pool only when the answer was read to its end."""
         try:
             decoder = BoundedDecoder(response.headers.get("Content-Encoding"), self.max_body_bytes)
             declared = response.content_length or 0
             if decoder.encoding == "identity" and declared > self.max_body_bytes:
                 raise TooLarge(f"more than {self.max_body_bytes} bytes")
-            chunks = [
-                piece async for raw in response.content.iter_any() for piece in decoder.feed(raw)
-            ]
+            chunks: list[bytes] = []
+            while (raw := await response.read_piece()) is not None:
+                chunks.extend(decoder.feed(raw))
             decoder.finish()
-        except DecodingError:
+        except BaseException:
             response.close()
             raise
+        response.release()
         return UpstreamResponse(response.status, response.headers, b"".join(chunks))
