@@ -123,6 +123,7 @@ def run_server(
     proc = procs.start(name, cmd, env)
     try:
         wait_port(port, proc, procs, startup_timeout)
+        time.sleep(args.settle)  # what a server does once at start-up is not measured
         return load(args, f"http://127.0.0.1:{port}/v1/chat/completions", auth)
     finally:
         procs.stop(proc)
@@ -244,6 +245,9 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=2.0)
+    ap.add_argument(
+        "--settle", type=float, default=2.0, help="seconds a server rests once its port is open"
+    )
     ap.add_argument("--only", default=",".join(TARGETS), help="comma-separated targets")
     ap.add_argument(
         "--rounds",

@@ -5,10 +5,18 @@ what is refused, and every deadline."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from gateway.providers.http1 import (
     MAX_HEAD_BYTES,
@@ -215,3 +223,95 @@ async def test_what_the_client_refuses_to_send_and_where_it_cannot_connect():
     pool = Pool(asyncio.get_running_loop())
     with pytest.raises(ConnectFailed):
         await pool.request("GET", "http://127.0.0.1:9/", {}, None, FAST)
+
+
+async def test_a_slow_reader_is_not_timed_out_by_the_read_deadline_a_slow_provider_is():
+    async with scripted() as (server, pool):
+
+        async def two_pieces(head: bytes, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            writer.write(b"1\r\nb\r\n0\r\n\r\n")
+
+        server.answer = two_pieces
+        response = await pool.request("GET", url(server), {}, None, Timeouts(read=0.3, total=5))
+        assert await response.read_piece() == b"a"
+        await asyncio.sleep(0.6)  # the reader dawdles; both pieces have long arrived
+        assert await read_all(response) == b"b"
+
+        async def stalls(head: bytes, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n")
+            await asyncio.sleep(5)
+
+        server.answer = stalls
+        response = await pool.request("GET", url(server), {}, None, Timeouts(read=0.3, total=5))
+        assert await response.read_piece() == b"a"
+        with pytest.raises(TimeoutError):
+            await response.read_piece()
+
+
+def self_signed(directory: Path) -> Path:
+    """A certificate for 127.0.0.1 and its key, in one PEM file."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = directory / "server.pem"
+    pem.write_bytes(
+        certificate.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return pem
+
+
+async def test_https_is_verified_and_kept_alive(tmp_path: Path):
+    pem = self_signed(tmp_path)
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(pem)
+    server = Scripted()
+    listening = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=server_side)
+    port = listening.sockets[0].getsockname()[1]
+    trusting = ssl.create_default_context(cafile=str(pem))
+    pool = Pool(asyncio.get_running_loop(), tls=trusting)
+    stranger = Pool(asyncio.get_running_loop())  # the system's roots: this server is unknown
+    try:
+        for _ in range(2):
+            response = await pool.request("POST", f"https://127.0.0.1:{port}/v1/x", {}, b"{}", FAST)
+            assert (response.status, await read_all(response)) == (200, b"{}")
+        assert server.connections == 1
+        with pytest.raises(ConnectFailed, match="CERTIFICATE_VERIFY_FAILED"):
+            await stranger.request("GET", f"https://127.0.0.1:{port}/", {}, None, FAST)
+    finally:
+        pool.close()
+        stranger.close()
+        listening.close()
+
+
+def test_the_client_frames_the_message_itself():
+    origin, target = split_url("http://example.com/v1/chat")
+    head = request_head(
+        "POST", origin, target, {"Content-Length": "999", "Host": "evil", "X-Key": "k"}, 2
+    )
+    assert head.count(b"Content-Length") == 1 and b"Content-Length: 2\r\n" in head
+    assert b"Host: example.com\r\n" in head and b"evil" not in head
+    with pytest.raises(BadRequest, match="cannot carry"):
+        request_head("GET", origin, target, {"X-Name": "\u20ac"}, None)

@@ -38,12 +38,15 @@ sent on a reused connection that the provider closed before answering a byte
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 MAX_HEAD_BYTES = 64 * 1024
 _FORBIDDEN = frozenset("\r\n\0")
+# Headers the client writes itself, from the URL and the body.
+_OURS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
 
 class HttpError(Exception):
@@ -88,6 +91,7 @@ class Origin:
         return host if self.port == default else f"{host}:{self.port}"
 
 
+@functools.lru_cache(maxsize=256)  # a process calls a handful of URLs, again and again
 def split_url(url: str) -> tuple[Origin, str]:
     """The origin a URL names and the request target (path and query)."""
     parts = urlsplit(url)
@@ -114,7 +118,10 @@ def request_head(
     for name, value in headers.items():
         if _FORBIDDEN.intersection(name) or _FORBIDDEN.intersection(value) or ":" in name:
             raise BadRequest(f"a header the client will not send ({name[:40]!r})")
-        named.add(name.lower())
+        lowered = name.lower()
+        if lowered in _OURS:
+            continue  # the client frames the message itself
+        named.add(lowered)
         lines.append(f"{name}: {value}\r\n")
     if "accept" not in named:
         lines.append("Accept: */*\r\n")
@@ -125,4 +132,7 @@ def request_head(
     if length is not None:
         lines.append(f"Content-Length: {length}\r\n")
     lines.append("\r\n")
-    return "".join(lines).encode("latin-1", "strict")
+    try:
+        return "".join(lines).encode("latin-1", "strict")
+    except UnicodeEncodeError as exc:
+        raise BadRequest("a URL or header with characters HTTP/1.1 cannot carry") from exc

@@ -85,6 +85,11 @@ class Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._deadline: float | None = None
         self._read_timeout: float | None = None
+        # One timer per exchange, moved on only when it fires: bytes arriving and
+        # waits beginning just note the time.
+        self._timer: asyncio.TimerHandle | None = None
+        self._last_read = 0.0  # when bytes last arrived
+        self._waiting_since = 0.0  # when the reader began its current wait
         self.answered = False  # a byte of the answer arrived
         self.busy = False  # an exchange is under way
 
@@ -96,6 +101,8 @@ class Connection(asyncio.Protocol):
         self._reset()
         self.busy = True
         self._deadline, self._read_timeout = deadline, timeouts.read
+        self._last_read = self._waiting_since = self.loop.time()
+        self._arm()
         assert self.transport is not None
         self.transport.write(head + body if len(body) < 65536 else head)
         if len(body) >= 65536:
@@ -120,11 +127,13 @@ class Connection(asyncio.Protocol):
     async def _wait(self) -> None:
         if self._error is not None:
             raise self._error
+        now = self._waiting_since = self.loop.time()
+        if self._deadline is not None and now >= self._deadline:
+            self.close()
+            raise TimeoutError()
+        if self._timer is None:
+            self._arm()
         waiter = self._waiter = self.loop.create_future()
-        timer = None
-        limit = self._read_limit()
-        if limit is not None:
-            timer = self.loop.call_at(limit, self._timed_out, waiter)
         try:
             await waiter
         except BaseException:
@@ -132,23 +141,46 @@ class Connection(asyncio.Protocol):
             raise
         finally:
             self._waiter = None
-            if timer is not None:
-                timer.cancel()
         if self._error is not None:
             raise self._error
 
-    def _read_limit(self) -> float | None:
-        read = None if self._read_timeout is None else self.loop.time() + self._read_timeout
-        if self._deadline is None:
-            return read
-        return self._deadline if read is None else min(read, self._deadline)
+    def _limit(self) -> float | None:
+        """When the current wait times out: `read` seconds after the later of the
+        last bytes and the start of the wait, or the exchange's deadline."""
+        if self._read_timeout is None:
+            return self._deadline
+        read = max(self._last_read, self._waiting_since) + self._read_timeout
+        return read if self._deadline is None else min(read, self._deadline)
 
-    def _timed_out(self, waiter: asyncio.Future[None]) -> None:
-        if not waiter.done():
+    def _arm(self) -> None:
+        limit = self._limit()
+        if limit is not None:
+            self._timer = self.loop.call_at(limit, self._check_time)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _check_time(self) -> None:
+        self._timer = None
+        if not self.busy or self._complete or self._error is not None:
+            return
+        waiter = self._waiter
+        now = self.loop.time()
+        if waiter is None:
+            # Nobody is waiting: the reader is slow, not the provider. The next
+            # wait arms the timer again (and times out at once past the deadline).
+            return
+        limit = self._limit()
+        if limit is not None and limit - now > 0.001:
+            self._timer = self.loop.call_at(limit, self._check_time)
+        elif not waiter.done():
             waiter.set_exception(TimeoutError())
 
     def done_with(self) -> None:
         self.busy = False
+        self._disarm()
         if self._complete and self._error is None and not self.closed and self._keep_alive():
             self._pool.put_back(self)
         else:
@@ -158,6 +190,7 @@ class Connection(asyncio.Protocol):
         return self._keep
 
     def close(self) -> None:
+        self._disarm()
         if not self.closed:
             self.closed = True
             if self.idle_timer is not None:
@@ -178,6 +211,7 @@ class Connection(asyncio.Protocol):
             self.close()  # bytes nobody asked for: while idle, or past the answer's end
             return
         self.answered = True
+        self._last_read = self.loop.time()
         if self._head_done:
             self._feed(data)
             return
@@ -251,6 +285,7 @@ class Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._complete = True
+        self._disarm()
         self._wake()
 
     # Waking the reader
@@ -261,6 +296,7 @@ class Connection(asyncio.Protocol):
             waiter.set_result(None)
 
     def _fail(self, error: BaseException) -> None:
+        self._disarm()
         if self._error is None and not self._complete:
             self._error = error
         waiter = self._waiter

@@ -21,11 +21,17 @@ from gateway.providers.http_connection import Connection, Response
 class Pool:
     """Keep-alive connections per origin, the most recently used first."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, *, keepalive: float = 30.0) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        keepalive: float = 30.0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.loop = loop
         self.keepalive = keepalive
         self._idle: dict[Origin, list[Connection]] = {}
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls  # the system's trusted roots unless given
 
     async def request(
         self,
