@@ -103,7 +103,9 @@ def start_passthrough(args: argparse.Namespace, procs: Procs, upstream: int, tmp
 def start_gateway(args: argparse.Namespace, procs: Procs, upstream: int, tmp: Path) -> Started:
     extra = {
         "GATEWAY_SYNC_CRON": "off",  # no model discovery against the fake upstream
-        "GATEWAY_MAX_CONNECTIONS": str(args.max_connections or args.streams + 500),
+        # Twice the streams: the gateway's listen backlog is at most half its connection
+        # cap, and so it is uvicorn's 2,048, the passthrough's, as the streams need.
+        "GATEWAY_MAX_CONNECTIONS": str(args.max_connections or 2 * args.streams + 500),
     }
     gateway, env, key = seed_gateway(upstream, tmp, extra)
     port = free_port()
@@ -210,7 +212,7 @@ def main() -> int:
         "--max-connections",
         type=int,
         default=0,
-        help="the gateway's GATEWAY_MAX_CONNECTIONS (default: streams + 500)",
+        help="the gateway's GATEWAY_MAX_CONNECTIONS (default: 2 x streams + 500)",
     )
     ap.add_argument(
         "--settle", type=float, default=1.0, help="seconds between a port opening and the load"

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from billing.ledger_types import LedgerEntry, LedgerError, LedgerHealth
 from billing.sqlite_writes import Busy, WriterConnection, describe
 from billing.subjects import spent_query
-from billing.wal import CHECKPOINT_BYTES, WalPolicy
+from billing.wal import CHECKPOINT_BYTES, WalPolicy, kept_bytes
 from billing.writer_queues import QueuedRow, RowQueue, StoreJobs, answer_rows, fail_rows
 from billing.writer_record import WriterRecord
 
@@ -95,7 +95,11 @@ class SqliteLedger:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self._in_loop = self._synchronous == "NORMAL"
         self._conn = WriterConnection(
-            path, synchronous=self._synchronous, busy_ms=self._busy_ms, in_loop=self._in_loop
+            path,
+            synchronous=self._synchronous,
+            busy_ms=self._busy_ms,
+            in_loop=self._in_loop,
+            wal_kept_bytes=kept_bytes(checkpoint_bytes),
         )
         self._wal = WalPolicy(path, checkpoint_bytes)
         self._rows = RowQueue(clock)

@@ -45,7 +45,7 @@ class Busy(Exception):
 
 
 def open_connections(
-    path: Path, *, synchronous: str, busy_ms: int, in_loop: bool
+    path: Path, *, synchronous: str, busy_ms: int, in_loop: bool, wal_kept_bytes: int = 0
 ) -> tuple[sqlite3.Connection, sqlite3.Connection]:
     """The writer's connection and the one its checkpoints run on."""
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -57,9 +57,9 @@ def open_connections(
     # for the disk (fsync) at every commit, which survives a power loss too.
     db.execute(f"PRAGMA synchronous = {synchronous}")
     # Checkpoints are ours (billing.wal), never one inside a commit; when this
-    # connection restarts the WAL it cuts the file back to what it holds.
+    # connection restarts the WAL it cuts the file back to `wal_kept_bytes`.
     db.execute("PRAGMA wal_autocheckpoint = 0")
-    db.execute("PRAGMA journal_size_limit = 0")
+    db.execute(f"PRAGMA journal_size_limit = {int(wal_kept_bytes)}")
     if in_loop:
         # On the loop, never wait for another writer's lock: on SQLITE_BUSY
         # the batch is handed to the worker thread, which may wait.
@@ -74,8 +74,11 @@ class WriterConnection:
     what the writer does on it: on the loop in NORMAL mode, where it waits for
     another process's lock only `LOOP_BUSY_MS`, else in the worker thread."""
 
-    def __init__(self, path: Path, *, synchronous: str, busy_ms: int, in_loop: bool) -> None:
+    def __init__(
+        self, path: Path, *, synchronous: str, busy_ms: int, in_loop: bool, wal_kept_bytes: int = 0
+    ) -> None:
         self._path = path
+        self._wal_kept_bytes = wal_kept_bytes
         self._synchronous = synchronous
         self._busy_ms = busy_ms
         self._in_loop = in_loop
@@ -84,7 +87,11 @@ class WriterConnection:
 
     def open(self) -> None:
         self.db, self.checkpoint_db = open_connections(
-            self._path, synchronous=self._synchronous, busy_ms=self._busy_ms, in_loop=self._in_loop
+            self._path,
+            synchronous=self._synchronous,
+            busy_ms=self._busy_ms,
+            in_loop=self._in_loop,
+            wal_kept_bytes=self._wal_kept_bytes,
         )
 
     def connection(self) -> sqlite3.Connection:

