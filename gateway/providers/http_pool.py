@@ -68,7 +68,6 @@ class Pool:
                 and connection.transport is not None
                 and not connection.transport.is_closing()
             ):
-                connection.reused = True
                 return connection
         return None
 
