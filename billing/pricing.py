@@ -8,6 +8,7 @@ is never below the cost it stands for.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Context, Decimal
 
@@ -95,6 +96,7 @@ class CostParts:
         return self.input + self.cached_input + self.cache_write + self.output + self.markup
 
 
+@functools.lru_cache(maxsize=256)  # a request asks twice: for its charge, then its cost fields
 def cost_parts(usage: Usage, prices: Prices) -> CostParts:
     cached = min(usage.cache_read_tokens + usage.cache_write_tokens, usage.prompt_tokens)
     reads = min(usage.cache_read_tokens, cached)

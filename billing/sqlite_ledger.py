@@ -260,6 +260,7 @@ class SqliteLedger:
             while self._rows.waiting or self._jobs.queued:
                 if self._jobs.queued:
                     await self._jobs.run(self._transact_in_thread)
+                    self._wal.wrote()
                 if self._rows.waiting:
                     await self._write_batch()
                 await self._checkpoint_if_due()
@@ -300,6 +301,7 @@ class SqliteLedger:
             failures = await self._unwritten(entries, exc)
         self._account(batch, failures, time.perf_counter() - began)
         self._rows.take_writing()
+        self._wal.wrote(len(batch) - len(failures))
 
     async def _commit(self, entries: Sequence[LedgerEntry]) -> dict[int, Exception]:
         loop = asyncio.get_running_loop()

@@ -36,6 +36,11 @@ MAX_WAIT_MS = 1000
 WAL_BOUND_BYTES = 64 * 1024 * 1024
 
 
+# The WAL file's size is read after this many rows (a store write counts as
+# that many): one single-row commit adds a few pages, far below CHECKPOINT_BYTES.
+CHECK_EVERY_ROWS = 32
+
+
 class WalPolicy:
     """Tracks the WAL file's size between batches and says when to checkpoint."""
 
@@ -44,9 +49,17 @@ class WalPolicy:
         self._every = every_bytes
         self._due_at = every_bytes
         self._misses = 0  # checkpoints in a row that could not complete
+        self._unread_rows = CHECK_EVERY_ROWS  # written since the size was last read
         self.size = 0  # as last seen
 
+    def wrote(self, rows: int = CHECK_EVERY_ROWS) -> None:
+        """Rows were committed (or a store write was made: the default)."""
+        self._unread_rows += rows
+
     def due(self) -> bool:
+        if self._unread_rows < CHECK_EVERY_ROWS:
+            return False
+        self._unread_rows = 0
         try:
             size = self.path.stat().st_size
         except OSError:

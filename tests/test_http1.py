@@ -315,3 +315,31 @@ def test_the_client_frames_the_message_itself():
     assert b"Host: example.com\r\n" in head and b"evil" not in head
     with pytest.raises(BadRequest, match="cannot carry"):
         request_head("GET", origin, target, {"X-Name": "\u20ac"}, None)
+
+
+async def test_a_burst_of_connections_to_a_host_costs_one_lookup(monkeypatch: pytest.MonkeyPatch):
+    async with scripted() as (server, pool):
+        loop = asyncio.get_running_loop()
+        looked_up: list[str] = []
+        real = loop.getaddrinfo
+
+        async def resolver(host: str, port: int, **options: object) -> object:
+            looked_up.append(host)
+            await asyncio.sleep(0.05)
+            return await real("127.0.0.1", port, **options)
+
+        monkeypatch.setattr(loop, "getaddrinfo", resolver)
+        origin = f"http://provider.test:{server.port}/v1/x"
+        answers = await asyncio.gather(
+            *(pool.request("GET", origin, {}, None, FAST) for _ in range(5))
+        )
+        assert [await read_all(answer) for answer in answers] == [b"{}"] * 5
+        assert looked_up == ["provider.test"] and server.connections == 5
+        assert f"Host: provider.test:{server.port}\r\n".encode() in server.heads[0]
+
+        async def nowhere(host: str, port: int, **options: object) -> object:
+            raise OSError("no such host")
+
+        monkeypatch.setattr(loop, "getaddrinfo", nowhere)
+        with pytest.raises(ConnectFailed, match="cannot look up"):
+            await pool.request("GET", "http://elsewhere.test/", {}, None, FAST)

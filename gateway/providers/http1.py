@@ -29,6 +29,9 @@ The pure part is here (what a request's head is, the errors, the deadlines);
 gateway.providers.http_connection holds a connection and its response, and
 gateway.providers.http_pool the pool of them.
 
+A host's addresses are looked up once per five minutes, and once for all the
+connections a burst opens together (gateway.providers.http_pool.Addresses).
+
 A connection goes back to the pool only when its answer was read to the end
 and both sides allow keep-alive; a response dropped before its end closes its
 connection. An idle connection is closed after `keepalive` seconds. A request

@@ -103,9 +103,15 @@ class Connection(asyncio.Protocol):
         self._last_read = self._waiting_since = self.loop.time()
         self._arm()
         assert self.transport is not None
-        self.transport.write(head + body if len(body) < 65536 else head)
-        if len(body) >= 65536:
-            self.transport.write(body)
+        try:
+            self.transport.write(head + body if len(body) < 65536 else head)
+            if len(body) >= 65536:
+                self.transport.write(body)
+        except (RuntimeError, OSError) as exc:  # closed under us: as if the provider had
+            self.close()
+            raise Disconnected(
+                f"the connection closed before the request was sent ({exc})"
+            ) from exc
         while not self._head_done:
             await self._wait()
         headers = CIMultiDictProxy(self._headers)

@@ -4,6 +4,8 @@ gateway.providers.http1 for what a request is and how one fails)."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import ssl
 from collections.abc import Mapping
 
@@ -16,6 +18,55 @@ from gateway.providers.http1 import (
     split_url,
 )
 from gateway.providers.http_connection import Connection, Response
+
+# How long a host's addresses are used before they are looked up again.
+DNS_TTL = 300.0
+Address = tuple[str, int]
+
+
+class Addresses:
+    """Each host's addresses, looked up once per `ttl` seconds, and once for all the
+    connections that wait for the same lookup: a burst of new connections to a
+    provider costs one lookup, not one each."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, ttl: float = DNS_TTL) -> None:
+        self._loop = loop
+        self._ttl = ttl
+        self._known: dict[Address, tuple[float, list[Address]]] = {}
+        self._pending: dict[Address, asyncio.Task[list[Address]]] = {}
+
+    async def of(self, host: str, port: int) -> list[Address]:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return [(host, port)]
+        known = self._known.get((host, port))
+        if known is not None and known[0] > self._loop.time():
+            return known[1]
+        lookup = self._pending.get((host, port))
+        if lookup is None:
+            lookup = self._pending[(host, port)] = self._loop.create_task(self._look_up(host, port))
+            # Retrieved here should every waiter have gone: never an unretrieved error.
+            lookup.add_done_callback(lambda done: done.cancelled() or done.exception())
+        # A waiter that gives up (its deadline, its client gone) leaves the lookup to the others.
+        return await asyncio.shield(lookup)
+
+    def forget(self, host: str, port: int) -> None:
+        """None of the addresses answered: look the host up again next time."""
+        self._known.pop((host, port), None)
+
+    async def _look_up(self, host: str, port: int) -> list[Address]:
+        try:
+            found = await self._loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        finally:
+            self._pending.pop((host, port), None)
+        addresses = list(dict.fromkeys((str(info[4][0]), int(info[4][1])) for info in found))
+        if not addresses:
+            raise OSError(f"no address for {host}")
+        self._known[(host, port)] = (self._loop.time() + self._ttl, addresses)
+        return addresses
 
 
 class Pool:
@@ -32,6 +83,7 @@ class Pool:
         self.keepalive = keepalive
         self._idle: dict[Origin, list[Connection]] = {}
         self._tls = tls  # the system's trusted roots unless given
+        self.addresses = Addresses(loop)
 
     async def request(
         self,
@@ -77,20 +129,28 @@ class Pool:
             left = max(0.0, deadline - self.loop.time())
             limit = left if limit is None else min(limit, left)
         tls = self._tls_context() if origin.scheme == "https" else None
-        try:
-            async with asyncio.timeout(limit):
-                _, protocol = await self.loop.create_connection(
-                    lambda: Connection(self, origin),
-                    origin.host,
-                    origin.port,
-                    ssl=tls,
-                    server_hostname=origin.host if tls else None,
-                )
-        except TimeoutError:
-            raise
-        except (OSError, ssl.SSLError) as exc:
-            raise ConnectFailed(f"cannot connect to {origin.host}:{origin.port} ({exc})") from exc
-        return protocol
+        failure: Exception | None = None
+        async with asyncio.timeout(limit):
+            try:
+                addresses = await self.addresses.of(origin.host, origin.port)
+            except OSError as exc:
+                raise ConnectFailed(f"cannot look up {origin.host} ({exc})") from exc
+            for host, port in addresses:  # in the order the resolver gave them
+                try:
+                    _, protocol = await self.loop.create_connection(
+                        lambda: Connection(self, origin),
+                        host,
+                        port,
+                        ssl=tls,
+                        server_hostname=origin.host if tls else None,
+                    )
+                    return protocol
+                except (OSError, ssl.SSLError) as exc:
+                    failure = exc
+        self.addresses.forget(origin.host, origin.port)
+        raise ConnectFailed(
+            f"cannot connect to {origin.host}:{origin.port} ({failure})"
+        ) from failure
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
