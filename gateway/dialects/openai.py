@@ -29,22 +29,25 @@ class OpenAIFraming:
         self._model = model
         self._include_usage = include_usage
         self._object = chunk_object  # "text_completion" for the legacy /v1/completions
-        self._last: dict[str, Any] = {}
+        # Of the last chunk relayed, only what the final usage chunk repeats: a
+        # stream holds no whole chunk while it waits for the next.
+        self._id = request_id
+        self._created: Any = 0
 
     def chunk(self, chunk: dict[str, Any]) -> bytes:
         if not self._include_usage:
             chunk.pop("usage", None)
-        self._last = chunk
+        self._id = chunk.get("id", self._request_id)
+        self._created = chunk.get("created", 0)
         return data_event(chunk)
 
     def end(self, charge: Charge, prices: Prices) -> bytes:
         if not self._include_usage:
             return DONE
-        last = self._last
         final = {
-            "id": last.get("id", self._request_id),
+            "id": self._id,
             "object": self._object,
-            "created": last.get("created", 0),
+            "created": self._created,
             "model": self._model,
             "choices": [],
             "usage": usage_body(charge, prices),
