@@ -343,3 +343,25 @@ async def test_a_burst_of_connections_to_a_host_costs_one_lookup(monkeypatch: py
         monkeypatch.setattr(loop, "getaddrinfo", nowhere)
         with pytest.raises(ConnectFailed, match="cannot look up"):
             await pool.request("GET", "http://elsewhere.test/", {}, None, FAST)
+
+
+async def test_a_large_answer_read_slowly_holds_the_provider_back_and_arrives_whole():
+    async with scripted() as (server, pool):
+        body = bytes(range(256)) * 8192  # 2 MB, eight times what is buffered unread
+
+        async def large(head: bytes, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+            for start in range(0, len(body), 65536):
+                writer.write(body[start : start + 65536])
+                await writer.drain()
+
+        server.answer = large
+        response = await pool.request("GET", url(server), {}, None, FAST)
+        pieces = []
+        while (piece := await response.read_piece()) is not None:
+            pieces.append(piece)
+            await asyncio.sleep(0.001)  # a slow reader
+        response.release()
+        assert b"".join(pieces) == body
+        assert await read_all(await pool.request("GET", url(server), {}, None, FAST)) == body
+        assert server.connections == 1
