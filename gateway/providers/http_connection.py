@@ -250,7 +250,7 @@ class Connection(asyncio.Protocol):
             self.idle_timer.cancel()
             self.idle_timer = None
         self._pool.forget(self)
-        if self._head_done and self._delimited_by_close and not self._complete:
+        if exc is None and self._head_done and self._delimited_by_close and not self._complete:
             self._complete = True  # a body without a length ends when the connection does
             self._wake()
             return
