@@ -115,11 +115,16 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def target_args(ap: argparse.ArgumentParser) -> None:
+    """What every load generator is told: where to post, with which key and model."""
     ap.add_argument("--url", required=True)
     ap.add_argument("--auth", default="", help='Authorization header, e.g. "Bearer sk-..."')
     ap.add_argument("--model", default=DEFAULT_MODEL)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    target_args(ap)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=2.0)

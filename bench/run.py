@@ -233,11 +233,16 @@ def print_table(results: dict[str, Result | str]) -> None:
                 f"{name:<12} {row['rps']:>9.1f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}"
                 f" {row['errors']:>7}"
             )
+    print_ratio(results, "rps", "gateway / passthrough")
+
+
+def print_ratio(results: dict[str, Result | str], key: str, label: str) -> None:
+    """`label = x.xx`: the gateway's `key` over the passthrough's (n/a when either failed)."""
     gw, pt = results.get("gateway"), results.get("passthrough")
-    if isinstance(gw, dict) and isinstance(pt, dict) and pt["rps"]:
-        print(f"gateway / passthrough = {gw['rps'] / pt['rps']:.2f}")
+    if isinstance(gw, dict) and isinstance(pt, dict) and pt[key]:
+        print(f"{label} = {gw[key] / pt[key]:.2f}")
     else:
-        print("gateway / passthrough = n/a")
+        print(f"{label} = n/a")
 
 
 def main() -> int:

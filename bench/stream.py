@@ -35,6 +35,7 @@ from run import (
     free_port,
     interleaved,
     log,
+    print_ratio,
     seed_gateway,
     wait_port,
 )
@@ -182,11 +183,8 @@ def print_table(results: dict[str, Result | str]) -> None:
             f" {row['wall_s']:>7.2f} {mb(row['idle_rss_mb']):>12} {mb(row['peak_rss_mb']):>12}"
             f" {mb(row['after_rss_mb']):>13} {cpu:>6}"
         )
-    gw, pt = results.get("gateway"), results.get("passthrough")
-    if isinstance(gw, dict) and isinstance(pt, dict) and pt["ttfb_p99_ms"]:
-        print(f"gateway / passthrough TTFB p99 = {gw['ttfb_p99_ms'] / pt['ttfb_p99_ms']:.2f}")
-    else:
-        print("gateway / passthrough TTFB p99 = n/a")
+    print_ratio(results, "ttfb_p99_ms", "gateway / passthrough TTFB p99")
+    gw = results.get("gateway")
     if isinstance(gw, dict):
         print(f"gateway peak RSS = {mb(gw['peak_rss_mb'])} MB (target <= {PEAK_RSS_TARGET_MB})")
     else:

@@ -29,10 +29,9 @@ import time
 
 import aiohttp
 import uvloop
-from load import percentile
+from load import percentile, target_args
 from nofile import raise_open_file_limit
 
-DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 DONE = b"data: [DONE]"
 
 
@@ -135,9 +134,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--url", required=True)
-    ap.add_argument("--auth", default="", help='Authorization header, e.g. "Bearer sk-..."')
-    ap.add_argument("--model", default=DEFAULT_MODEL)
+    target_args(ap)
     ap.add_argument("--streams", type=int, default=2000)
     ap.add_argument(
         "--ramp", type=float, default=1.0, help="seconds over which the posts are spread"
