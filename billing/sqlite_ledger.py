@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from billing.checkpoints import Checkpoints
 from billing.ledger_types import LedgerEntry, LedgerError, LedgerHealth
 from billing.sqlite_writes import Busy, WriterConnection, describe
 from billing.subjects import spent_query
@@ -61,9 +62,10 @@ class SqliteLedger:
     take back after every SQLite call while the loop is busy (each wait up to
     the interpreter's 5 ms switch interval). With FULL every commit waits for
     fsync, so batches are written in the worker thread. In both modes WAL
-    checkpoints run on a separate connection in the worker thread, while the
-    writer waits (see `billing.wal`). Store writes run in the worker thread
-    too, so that the loop never runs a store's code.
+    checkpoints run on a separate connection, their first phase while the
+    writer goes on, their second while it waits (`billing.checkpoints`).
+    Store writes run in the worker thread too, so that the loop never runs a
+    store's code.
 
     Another process may write the file (the `gateway` CLI beside a live server:
     `seed`, `set-provider-key`, `sync`). On the loop a write never waits for
@@ -107,6 +109,7 @@ class SqliteLedger:
         self._starting = asyncio.Lock()
         self._in_thread = False  # the connection is in the worker thread: reads go there too
         self._wake = asyncio.Event()
+        self._checkpoints = Checkpoints(self._conn, self._wal, self._executor, self._wake.set)
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._record = WriterRecord()
@@ -146,6 +149,7 @@ class SqliteLedger:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self._checkpoints.close()
         self._rows.fail_all("the ledger closed before the row was written")
         self._jobs.fail_all(LedgerError("the ledger closed before the write was made"))
         loop = asyncio.get_running_loop()
@@ -249,7 +253,8 @@ class SqliteLedger:
                 if batch:  # rows the writer was writing: committed or not?
                     try:
                         failures = await self._unwritten([item.entry for item in batch], exc)
-                        self._account(batch, failures, 0.0)
+                        self._account(batch, failures)
+                        self._measured(len(batch), 0.0)
                     except Exception:
                         fail_rows(batch, f"ledger write failed: {describe(exc)}")
                 await asyncio.sleep(_RESTART_SECONDS)
@@ -264,6 +269,8 @@ class SqliteLedger:
                 if self._rows.waiting:
                     await self._write_batch()
                 await self._checkpoint_if_due()
+            if self._checkpoints.copied:
+                await self._checkpoint_if_due()  # idle: restart the WAL now
             await self._wait_for_rows()
 
     async def _transact_in_thread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -299,9 +306,14 @@ class SqliteLedger:
         except Exception as exc:
             log.error("ledger batch of %d rows failed: %s", len(entries), describe(exc))
             failures = await self._unwritten(entries, exc)
-        self._account(batch, failures, time.perf_counter() - began)
+        seconds = time.perf_counter() - began
+        self._account(batch, failures)
         self._rows.take_writing()
         self._wal.wrote(len(batch) - len(failures))
+        # The requests whose rows are answered go on first: the writer's own
+        # bookkeeping (metrics, the checkpoint's turn) is not theirs to wait for.
+        await asyncio.sleep(0)
+        self._measured(len(batch), seconds)
 
     async def _commit(self, entries: Sequence[LedgerEntry]) -> dict[int, Exception]:
         loop = asyncio.get_running_loop()
@@ -319,20 +331,20 @@ class SqliteLedger:
                     self._in_thread = False
         return await loop.run_in_executor(self._executor, self._write_patiently, entries)
 
-    def _account(
-        self, batch: list[QueuedRow], failures: dict[int, Exception], seconds: float
-    ) -> None:
+    def _account(self, batch: list[QueuedRow], failures: dict[int, Exception]) -> None:
         """Count a batch, judge the ledger's health by it, and answer its rows."""
         written = len(batch) - len(failures)
         self.batches += 1
         self.rows += written
         self._record.batch(batch, failures)
+        answer_rows(batch, failures)
+
+    def _measured(self, rows: int, seconds: float) -> None:
         if self.on_batch is not None:
             try:
-                self.on_batch(len(batch), seconds)
+                self.on_batch(rows, seconds)
             except Exception:
                 log.exception("ledger: the batch callback failed")
-        answer_rows(batch, failures)
 
     async def _unwritten(
         self, entries: Sequence[LedgerEntry], error: Exception
@@ -363,21 +375,9 @@ class SqliteLedger:
         self._record.healthy = True
 
     async def _checkpoint_if_due(self) -> None:
-        if not self._wal.due():
-            return
-
-        wait_ms = self._wal.wait_ms()
-        began = time.perf_counter()
-        complete = False
-        try:
-            complete = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._conn.checkpoint, wait_ms
-            )
-        except Exception as exc:
-            log.warning("ledger checkpoint failed: %s", describe(exc))
-        else:
+        stopped = await self._checkpoints.step()
+        if stopped is not None:
             self._record.checkpoints += 1
             if self.on_checkpoint is not None:
                 with contextlib.suppress(Exception):
-                    self.on_checkpoint(time.perf_counter() - began)
-        self._wal.checkpointed(complete)
+                    self.on_checkpoint(stopped)

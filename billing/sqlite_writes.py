@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from billing.ledger_types import LedgerEntry, LedgerError
-from billing.wal import checkpoint
+from billing.wal import backfill, checkpoint
 
 T = TypeVar("T")
 
@@ -146,6 +146,11 @@ class WriterConnection:
     def checkpoint(self, wait_ms: int) -> bool:
         db = self.checkpoint_db
         return db is not None and checkpoint(db, wait_ms)
+
+    def backfill(self) -> None:
+        db = self.checkpoint_db
+        if db is not None:
+            backfill(db)
 
 
 def write_rows(db: sqlite3.Connection, entries: Sequence[LedgerEntry]) -> dict[int, Exception]:

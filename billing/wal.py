@@ -5,8 +5,14 @@ copied every frame back into the database and nothing was appended since. A
 checkpoint that runs while the writer keeps appending never catches up, so
 the WAL grows for as long as the load lasts. The ledger's writer therefore
 stops and waits for a checkpoint once the WAL has grown by `CHECKPOINT_BYTES`:
-with the WAL that small the checkpoint is short, the rows that arrive
-meanwhile go in the next batch, and that batch's commit restarts the WAL.
+the rows that arrive meanwhile go in the next batch, and that batch's commit
+restarts the WAL.
+
+The writer's stop is kept short by a first phase that does not stop it: once
+the WAL is due, a `PASSIVE` checkpoint copies its frames into the database on
+another thread while commits go on; then the writer stops for the `RESTART`,
+which has only the frames written meanwhile left to copy (about 1 ms instead
+of 8 for a 4 MB WAL on the benchmark machine).
 
 A RESTART checkpoint leaves the file in place, and the commit that restarts
 the WAL cuts it back to `kept_bytes(...)` (`journal_size_limit`), three
@@ -84,6 +90,12 @@ def kept_bytes(every_bytes: int) -> int:
     """The WAL file's size after a restart (`journal_size_limit`): below the growth
     that calls for a checkpoint, so that the file's size still shows that growth."""
     return every_bytes * 3 // 4
+
+
+def backfill(db: sqlite3.Connection) -> None:
+    """Copy into the database what of the WAL no reader still needs (`PASSIVE`:
+    it waits for no lock, and writers go on meanwhile)."""
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
 
 def checkpoint(db: sqlite3.Connection, wait_ms: int) -> bool:

@@ -77,6 +77,50 @@ async def test_the_wal_stays_under_its_bound_under_small_commits(tmp_path: Path)
     assert restarts >= 3
 
 
+@pytest.mark.parametrize("mode", ["NORMAL", "FULL"])
+async def test_rows_commit_while_a_checkpoint_copies_the_wal(tmp_path: Path, mode: str):
+    """The checkpoint's first phase (PASSIVE, on its own thread) does not stop
+    the writer: with that phase held, rows still commit; once it ends, the
+    writer restarts the WAL by itself, with no row needed to wake it."""
+    path = tmp_path / "ledger.db"
+    await fresh_db(path)
+    ledger = SqliteLedger(path, synchronous=mode, checkpoint_bytes=64 * 1024)
+    wal = WalPolicy(path).path
+    await ledger.start()
+    held, started = threading.Event(), threading.Event()
+    copy = ledger._conn.backfill
+
+    def slow_backfill() -> None:
+        started.set()
+        held.wait(30)
+        copy()
+
+    ledger._conn.backfill = slow_backfill  # type: ignore[method-assign]
+    try:
+        written = 0
+        while not started.is_set():  # until the WAL is due
+            await ledger.submit(charge(f"a{written}", 1))
+            written += 1
+            assert written < 5_000, "the WAL never became due"
+        grown = wal.stat().st_size
+        for i in range(100):  # the writer goes on meanwhile
+            await asyncio.wait_for(ledger.submit(charge(f"b{i}", 1)), 10)
+        assert ledger.health().checkpoints == 0
+        assert wal.stat().st_size > grown
+        held.set()
+        for _ in range(1000):  # the RESTART follows, with nothing more submitted
+            if ledger.health().checkpoints:
+                break
+            await asyncio.sleep(0.01)
+        assert ledger.health().checkpoints == 1
+        assert await ledger.balance("u1") == -(written + 100)
+        await ledger.submit(charge("c", 1))  # the next commit starts the WAL over
+        assert wal.stat().st_size < grown
+    finally:
+        held.set()
+        await ledger.close()
+
+
 @pytest.mark.soak
 async def test_the_wal_stays_under_its_bound_with_fsync_at_every_commit(tmp_path: Path):
     sizes = await write_under_load(tmp_path / "ledger.db", "FULL")
