@@ -27,6 +27,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from gateway.edge.held_head import HeldHead
 from gateway.edge.tags import Dialect, dialect_of, id_headers, request_id_of
 from gateway.errors import GatewayError
 from gateway.proxy.ids import RequestIds
@@ -228,6 +229,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._guard.busy(self)
         self._arm(self._limits.body_timeout, self._body_timed_out)
         super().on_headers_complete()
+        if self.cycle is not None:  # its answer's head leaves with the body's first bytes
+            self.cycle.transport = HeldHead(self.transport, self.loop)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         self._reading_head = True

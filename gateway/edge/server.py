@@ -83,5 +83,6 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **options: Any) -> GatewayC
         backlog=backlog,
         workers=1,
         access_log=False,  # the gateway's own request log (gateway.requests) replaces it
+        server_header=False,  # no `server: uvicorn` on every answer
         **options,
     )
