@@ -40,7 +40,7 @@ Failures that no retry would fix soon (a provider without credentials, or
 disabled) carry `x-should-retry: false`, which the openai and anthropic SDKs
 obey instead of retrying a 503.
 
-Foreign exceptions (aiohttp, sqlite, ...) are translated into GatewayError
+Foreign exceptions (the HTTP client's, sqlite's, ...) are translated into GatewayError
 where they enter, `from exc` kept, so handlers only ever raise this type.
 """
 

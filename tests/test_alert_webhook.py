@@ -253,7 +253,7 @@ async def test_a_receiver_not_listening_fails_without_naming_the_secret(closed_p
         attempts=2,
         status="failed",
         last_status=None,
-        last_error="ClientConnectorError: Connection refused",
+        last_error="ConnectFailed: Connection refused",
         delivered_at=None,
     )
     assert SECRET not in delivery["last_error"]

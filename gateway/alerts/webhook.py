@@ -10,9 +10,10 @@ doubles from `first_backoff` to `max_backoff`. Every attempt is recorded in the 
 which is what the admin API shows. Alerts are delivered concurrently, up to
 `CONCURRENCY` at a time, so that one slow receiver holds up no other alert.
 
-The client is aiohttp, the gateway's runtime HTTP client. Its exceptions become a
-short `last_error` where they enter; neither that nor the log names the secret or
-the URL (whose query may hold a token).
+The client is the gateway's own HTTP/1.1 client (`gateway.providers.http_pool`),
+which never follows a redirect. Its errors become a short `last_error` where
+they enter; neither that nor the log names the secret or the URL (whose query
+may hold a token).
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import aiohttp
 import orjson
 
 from gateway.alerts.signing import SIGNATURE_HEADER, sign
+from gateway.providers.http1 import HttpError, Timeouts
+from gateway.providers.http_pool import Pool
 
 logger = logging.getLogger("gateway.alerts")
 
@@ -119,11 +121,12 @@ def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
-def _reason(exc: aiohttp.ClientError) -> str:
-    """Why a request got no answer, in a few words: the exception's own message
-    would name the host and port, and some name the whole URL."""
-    if isinstance(exc, aiohttp.ClientOSError) and exc.errno is not None and exc.errno > 0:
-        return f"{type(exc).__name__}: {os.strerror(exc.errno)}"
+def _reason(exc: HttpError) -> str:
+    """Why a request got no answer, in a few words: the error's own message
+    names the host and port."""
+    cause = exc.__cause__
+    if isinstance(cause, OSError) and cause.errno is not None and cause.errno > 0:
+        return f"{type(exc).__name__}: {os.strerror(cause.errno)}"
     return type(exc).__name__
 
 
@@ -181,29 +184,28 @@ class WebhookSender:
             raise RuntimeError("this sender is already running")
         self._runner = runner = asyncio.current_task()
         try:
-            async with aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
-                headers={"user-agent": USER_AGENT},
-                cookie_jar=aiohttp.DummyCookieJar(),
-            ) as session:
-                await self._dispatch(session)
+            pool = Pool(asyncio.get_running_loop())
+            try:
+                await self._dispatch(pool)
+            finally:
+                pool.close()
         finally:
             if self._runner is runner:  # a supervisor may call run() again in this task
                 self._runner = None
 
-    async def _dispatch(self, session: aiohttp.ClientSession) -> None:
+    async def _dispatch(self, pool: Pool) -> None:
         try:
             while True:
                 alert = await self._queue.get()
                 await self._slots.acquire()
                 task = asyncio.create_task(
-                    self._handle(session, alert), name=f"gateway:alert:{alert.key}"
+                    self._handle(pool, alert), name=f"gateway:alert:{alert.key}"
                 )
                 self._tasks.add(task)
                 # A callback rather than a `finally`: it runs even for a task
                 # cancelled before it started.
                 task.add_done_callback(self._finished)
-        finally:  # the session closes after this: nothing may be left using it
+        finally:  # the pool closes after this: nothing may be left using it
             tasks = list(self._tasks)
             for task in tasks:
                 task.cancel()
@@ -225,13 +227,13 @@ class WebhookSender:
         self._slots.release()
         self._queue.task_done()
 
-    async def _handle(self, session: aiohttp.ClientSession, alert: Alert) -> None:
+    async def _handle(self, pool: Pool, alert: Alert) -> None:
         try:
-            await self._deliver(session, alert)
+            await self._deliver(pool, alert)
         except Exception:
             logger.exception("alert not delivered: key=%s event=%s", alert.key, alert.event)
 
-    async def _deliver(self, session: aiohttp.ClientSession, alert: Alert) -> None:
+    async def _deliver(self, pool: Pool, alert: Alert) -> None:
         body = alert.body()  # first: an alert that cannot be encoded claims nothing
         if not await self._log.claim(alert):
             logger.debug("alert already fired: key=%s event=%s", alert.key, alert.event)
@@ -249,7 +251,7 @@ class WebhookSender:
         )
         if self._url:
             await self._log.record(delivery)  # visible while the first attempt is made
-            await self._post_until_done(session, delivery, body)
+            await self._post_until_done(pool, delivery, body)
         else:
             delivery.status, delivery.last_error = "skipped", NO_URL
             await self._log.record(delivery)
@@ -265,13 +267,11 @@ class WebhookSender:
         )
         self._report(delivery.event, delivery.status)
 
-    async def _post_until_done(
-        self, session: aiohttp.ClientSession, delivery: Delivery, body: bytes
-    ) -> None:
+    async def _post_until_done(self, pool: Pool, delivery: Delivery, body: bytes) -> None:
         backoff = self._first_backoff
         while True:
             delivery.attempts += 1
-            delivery.last_status, delivery.last_error = await self._post(session, delivery, body)
+            delivery.last_status, delivery.last_error = await self._post(pool, delivery, body)
             if delivery.last_error is None:
                 delivery.status, delivery.delivered_at = "delivered", _iso(self._clock())
             elif delivery.attempts >= self._attempts:
@@ -283,23 +283,25 @@ class WebhookSender:
             backoff = min(backoff * 2, self._max_backoff)
 
     async def _post(
-        self, session: aiohttp.ClientSession, delivery: Delivery, body: bytes
+        self, pool: Pool, delivery: Delivery, body: bytes
     ) -> tuple[int | None, str | None]:
-        """One attempt: the answer's status, and why it failed (None if it did not)."""
+        """One attempt: the answer's status, and why it failed (None if it did not).
+        Only the status is read: the connection is closed after it."""
         headers = {
+            "user-agent": USER_AGENT,
             "content-type": "application/json",
             SIGNATURE_HEADER: sign(self._secret, int(self._clock()), body),
             DELIVERY_HEADER: delivery.key,
         }
+        timeouts = Timeouts(connect=None, read=None, total=self._timeout)
         try:
-            async with session.post(
-                self._url, data=body, headers=headers, allow_redirects=False
-            ) as response:
-                status = response.status
+            response = await pool.request("POST", self._url, headers, body, timeouts)
         except TimeoutError:
             return None, f"timed out after {self._timeout:g}s"
-        except aiohttp.ClientError as exc:
+        except HttpError as exc:
             return None, _reason(exc).replace(self._secret, "[secret]")
+        status = response.status
+        response.close()
         if 200 <= status < 300:
             return status, None
         return status, f"HTTP {status}"

@@ -1,8 +1,9 @@
 """What the provider adapters use of an HTTP client, as protocols.
 
-`gateway.providers.upstream.Upstream` (aiohttp, bounded) is the one the gateway
-runs with; anything with the same three calls will do, such as an in-memory
-client that answers from recorded payloads in tests.
+`gateway.providers.upstream.Upstream` (the gateway's own HTTP/1.1 client,
+bounded) is the one the gateway runs with; anything with the same three calls
+will do, such as an in-memory client that answers from recorded payloads in
+tests.
 """
 
 from __future__ import annotations
