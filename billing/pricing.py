@@ -133,6 +133,7 @@ def held_prompt_tokens(prompt_estimate: int) -> int:
     return prompt_estimate + margin + HOLD_PROMPT_MARGIN_TOKENS
 
 
+@functools.lru_cache(maxsize=4096)  # asked at can-pay and for each candidate of the chain
 def hold_nano(prompt_estimate: int, output_tokens: int, prices: Prices) -> int:
     """The worst case: the prompt estimate with its margin, every token at the
     dearest of the prompt's prices (input, cache write, cache read: nothing

@@ -6,6 +6,7 @@ balances and costs are integer nano-USD. Nothing here does I/O.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -77,6 +78,7 @@ class ModelConfig:
         return self.upstream_model or self.model_id
 
 
+@functools.lru_cache(maxsize=1024)  # asked for each request of a model with no point recorded
 def price_point_id(model_id: str, effective_from: datetime) -> str:
     return f"{model_id}@{iso(effective_from)}"
 

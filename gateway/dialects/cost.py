@@ -13,12 +13,13 @@ written with its exact decimal digits (never through a binary float), and
 
 from __future__ import annotations
 
+import functools
 from decimal import Context, Decimal
 from typing import Any
 
 import orjson
 
-from billing.pricing import Prices, cost_parts, usd
+from billing.pricing import Prices, Usage, cost_parts, usd
 from billing.settlement import Charge
 
 _EXACT = Context(prec=100)  # more digits than any cost has: nothing is rounded
@@ -38,16 +39,21 @@ def exact_usd_number(nano: Decimal) -> orjson.Fragment:
 
 def cost_fields(charge: Charge, prices: Prices) -> dict[str, Any]:
     """`cost` and `cost_details`, to be merged into a `usage` object."""
-    parts = cost_parts(charge.usage, prices)
-    details: dict[str, Any] = {
-        "input": exact_usd_number(parts.input),
-        "cached_input": exact_usd_number(parts.cached_input),
-        "cache_write": exact_usd_number(parts.cache_write),
-        "output": exact_usd_number(parts.output),
-        "markup": exact_usd_number(parts.markup),
-    }
+    details: dict[str, Any] = dict(_parts_in_usd(charge.usage, prices))
     if charge.uncollected_nano:
         details["uncollected"] = usd_number(charge.uncollected_nano)
     if prices.point:
         details["price_point"] = prices.point
     return {"cost": usd_number(charge.amount_nano), "cost_details": details}
+
+
+@functools.lru_cache(maxsize=256)  # few distinct usages and prices: the same again and again
+def _parts_in_usd(usage: Usage, prices: Prices) -> tuple[tuple[str, orjson.Fragment], ...]:
+    parts = cost_parts(usage, prices)
+    return (
+        ("input", exact_usd_number(parts.input)),
+        ("cached_input", exact_usd_number(parts.cached_input)),
+        ("cache_write", exact_usd_number(parts.cache_write)),
+        ("output", exact_usd_number(parts.output)),
+        ("markup", exact_usd_number(parts.markup)),
+    )
