@@ -11,8 +11,8 @@ restarts the WAL.
 The writer's stop is kept short by a first phase that does not stop it: once
 the WAL is due, a `PASSIVE` checkpoint copies its frames into the database on
 another thread while commits go on; then the writer stops for the `RESTART`,
-which has only the frames written meanwhile left to copy (about 1 ms instead
-of 8 for a 4 MB WAL on the benchmark machine).
+which has only the frames written meanwhile left to copy (about 2 ms instead
+of 7 to 8 for a 4 MB WAL on the benchmark machine).
 
 A RESTART checkpoint leaves the file in place, and the commit that restarts
 the WAL cuts it back to `kept_bytes(...)` (`journal_size_limit`), three
