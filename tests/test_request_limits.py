@@ -154,3 +154,30 @@ def test_a_body_that_takes_too_long_is_answered_408(make_gateway: Callable[..., 
     assert answer.status == 408
     assert answer.error_code() == "request_timeout"
     assert httpx.get(f"{gw.base_url}/health").status_code == 200
+
+
+def test_a_client_that_expects_100_continue_is_told_to_send_its_body(gw: GatewayServer):
+    """The `100 Continue` is the first thing written for the request (what the
+    edge holds back to join with what follows): it still leaves before the body
+    it asks for arrives, and the answer follows on the same connection."""
+    body = json.dumps({"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]})
+    headers = {
+        **bearer(gw.demo_key),
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),
+        "Expect": "100-continue",
+    }
+    with connect(gw) as sock:
+        sock.sendall(head("POST", CHAT, headers))
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            more = sock.recv(65536)
+            assert more, f"closed before the 100 Continue: {interim!r}"
+            interim += more
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body.encode())
+        answer = read_answer(sock)
+        assert answer.status == 200, answer.body
+        assert json.loads(answer.body)["usage"]["total_tokens"] > 0
+        sock.sendall(head("GET", "/health", {}))  # the connection serves again
+        assert read_answer(sock).status == 200
