@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,6 +29,7 @@ from gateway.alerts.webhook import (
     MemoryDeliveryLog,
     WebhookSender,
 )
+from tests.test_http1 import self_signed
 
 SECRET = "whsec_do-not-leak-me"
 NOW = 1_765_000_000
@@ -420,3 +423,31 @@ async def test_a_failing_log_is_logged_and_the_loop_goes_on(receiver, start, cap
         "alert not delivered: key=broken event=budget.threshold"
     ]
     assert await harness.deliveries() == [expected()]
+
+
+async def test_a_receiver_with_an_unknown_certificate_fails_in_a_few_plain_words(
+    tmp_path: Path, start
+):
+    """Verified against the system's roots, a self-signed receiver is refused:
+    the error says it was TLS, not the OpenSSL error number read as a system one."""
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(self_signed(tmp_path))
+
+    async def accept(request: web.Request) -> web.Response:
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hook", accept)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_side).start()
+    try:
+        port = runner.addresses[0][1]
+        harness = start(f"https://127.0.0.1:{port}/hook?token=query-secret", attempts=1)
+        harness.sender.fire(budget_alert())
+        await harness.sender.drained()
+        [delivery] = await harness.deliveries()
+    finally:
+        await runner.cleanup()
+    assert (delivery["status"], delivery["last_status"]) == ("failed", None)
+    assert delivery["last_error"] == "ConnectFailed: TLS CERTIFICATE_VERIFY_FAILED"

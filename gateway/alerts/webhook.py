@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -125,6 +126,8 @@ def _reason(exc: HttpError) -> str:
     """Why a request got no answer, in a few words: the error's own message
     names the host and port."""
     cause = exc.__cause__
+    if isinstance(cause, ssl.SSLError):  # its errno is OpenSSL's, not the system's
+        return f"{type(exc).__name__}: TLS {cause.reason or 'handshake failed'}"
     if isinstance(cause, OSError) and cause.errno is not None and cause.errno > 0:
         return f"{type(exc).__name__}: {os.strerror(cause.errno)}"
     return type(exc).__name__
