@@ -228,9 +228,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._guard.busy(self)
         self._arm(self._limits.body_timeout, self._body_timed_out)
+        previous = self.cycle
         super().on_headers_complete()
-        if self.cycle is not None:  # its answer's head leaves with the body's first bytes
-            self.cycle.transport = HeldHead(self.transport, self.loop)  # type: ignore[assignment]
+        cycle = self.cycle
+        if cycle is not None and cycle is not previous:  # a new request's cycle:
+            # its answer's head leaves with the body's first bytes (edge.held_head)
+            cycle.transport = HeldHead(self.transport, self.loop)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         self._reading_head = True
